@@ -1,0 +1,259 @@
+//! The callback API: [`Socket`], shaped like the browser's `WebSocket` (and Java-WebSocket's
+//! client): start it, get `on_open` / `on_message` / `on_error` / `on_close` callbacks, or poll
+//! events with [`Socket::try_recv`] from a game or UI loop.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures::channel::mpsc;
+
+use crate::session::{self, Gone, Handle, Outlet};
+use crate::transport::{Backend, MaybeSend, MaybeSync};
+use crate::url::WsUrl;
+use crate::{CloseEvent, Error, Event, Message, Options, ReadyState};
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "wasm32")] {
+        type Callback<T> = Box<dyn FnMut(T) + 'static>;
+        type WakeCallback = Arc<dyn Fn() + 'static>;
+    } else {
+        // Native callbacks run on the connection's background thread.
+        type Callback<T> = Box<dyn FnMut(T) + Send + 'static>;
+        type WakeCallback = Arc<dyn Fn() + Send + Sync + 'static>;
+    }
+}
+
+/// A WebSocket connection driven in the background, with browser-style callbacks.
+///
+/// [`Socket::connect`] returns at once, like `new WebSocket(url)`: the connection opens in the
+/// background (natively on the caller's tokio runtime if there is one, otherwise on a
+/// background thread, so plain threads need no runtime; in the browser on the event loop).
+/// Each event goes to its callback if one was registered, and otherwise waits in a queue read
+/// by [`Socket::try_recv`] (non-blocking) or [`Socket::recv`] (blocking, native only). The
+/// optional [`SocketBuilder::on_wake`] callback runs whenever an event is queued, to wake a
+/// UI loop; nothing is polled on a timer.
+///
+/// Callbacks run on the connection's task: keep them short, and hand heavy work elsewhere.
+/// Messages sent before the connection is open are queued and go out once it is.
+///
+/// ```no_run
+/// use unisock::{Message, Socket};
+///
+/// let socket = Socket::builder("ws://127.0.0.1:9001/echo")
+///     .on_open(|protocol| println!("open, subprotocol {protocol:?}"))
+///     .on_message(|message| println!("got {message:?}"))
+///     .on_close(|close| println!("closed: {} {}", close.code, close.reason))
+///     .connect()?;
+/// socket.send(Message::text("hello"))?;
+/// # Ok::<(), unisock::Error>(())
+/// ```
+///
+/// Polling from a loop instead:
+///
+/// ```no_run
+/// use unisock::{Event, Socket};
+///
+/// let socket = Socket::connect("ws://127.0.0.1:9001/echo", Default::default())?;
+/// socket.send("hi")?;
+/// loop {
+///     while let Some(event) = socket.try_recv() {
+///         if let Event::Close(_) = event {
+///             return Ok(());
+///         }
+///         println!("{event:?}");
+///     }
+///     // … draw a frame …
+/// #   break;
+/// }
+/// # Ok::<(), unisock::Error>(())
+/// ```
+pub struct Socket {
+    handle: Handle,
+    queue: Mutex<mpsc::Receiver<Event>>,
+}
+
+/// Sets up a [`Socket`]'s options and callbacks, then connects.
+pub struct SocketBuilder {
+    url: String,
+    options: Options,
+    callbacks: Callbacks,
+}
+
+#[derive(Default)]
+struct Callbacks {
+    on_open: Option<Callback<String>>,
+    on_message: Option<Callback<Message>>,
+    on_error: Option<Callback<Error>>,
+    on_close: Option<Callback<CloseEvent>>,
+    on_wake: Option<WakeCallback>,
+}
+
+impl SocketBuilder {
+    /// Sets the connection options.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Called when the connection opens, with the selected subprotocol (or `""`).
+    pub fn on_open(mut self, callback: impl FnMut(String) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_open = Some(Box::new(callback));
+        self
+    }
+
+    /// Called for each message, in order.
+    pub fn on_message(mut self, callback: impl FnMut(Message) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_message = Some(Box::new(callback));
+        self
+    }
+
+    /// Called when something goes wrong (a failed connect, a protocol error, …); an
+    /// `on_close` follows when the error ended the connection.
+    pub fn on_error(mut self, callback: impl FnMut(Error) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_error = Some(Box::new(callback));
+        self
+    }
+
+    /// Called once when the connection is closed: always the last callback.
+    pub fn on_close(mut self, callback: impl FnMut(CloseEvent) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_close = Some(Box::new(callback));
+        self
+    }
+
+    /// Called after an event is queued for [`Socket::try_recv`], from the connection's
+    /// thread: ask your UI to repaint or your loop to wake up.
+    pub fn on_wake(mut self, callback: impl Fn() + MaybeSend + MaybeSync + 'static) -> Self {
+        self.callbacks.on_wake = Some(Arc::new(callback));
+        self
+    }
+
+    /// Starts connecting and returns at once. Fails only for what can be known up front: an
+    /// invalid URL, an option this target does not support, or (natively) a background
+    /// runtime that cannot start. A failed connect arrives later, as `on_error` + `on_close`.
+    pub fn connect(self) -> Result<Socket, Error> {
+        let url = WsUrl::parse(&self.url)?;
+        let (queue_tx, queue_rx) = mpsc::channel(self.options.receive_buffer.max(1));
+        let dispatcher = Dispatcher {
+            callbacks: self.callbacks,
+            queue: queue_tx,
+        };
+        let handle = session::spawn::<Backend>(url, self.options, Box::new(dispatcher))?;
+        Ok(Socket {
+            handle,
+            queue: Mutex::new(queue_rx),
+        })
+    }
+}
+
+impl Socket {
+    /// Starts a connection with no callbacks: every event waits for [`Socket::try_recv`].
+    pub fn connect(url: &str, options: Options) -> Result<Socket, Error> {
+        Socket::builder(url).options(options).connect()
+    }
+
+    /// A builder, to register callbacks before the connection starts.
+    pub fn builder(url: &str) -> SocketBuilder {
+        SocketBuilder {
+            url: url.to_owned(),
+            options: Options::default(),
+            callbacks: Callbacks::default(),
+        }
+    }
+
+    /// Queues a message, like the browser's `send` (but also before the connection is open).
+    /// Fails with [`Error::MessageTooLarge`] or, once closing or closed, [`Error::Closed`].
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
+        self.handle.send(message.into()).map(drop)
+    }
+
+    /// Starts the closing handshake, like the browser's `close(code, reason)`; see
+    /// [`Sender::close`](crate::Sender::close).
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        self.handle.close(code, reason)
+    }
+
+    /// The next queued event, without blocking.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.lock_queue().try_recv().ok()
+    }
+
+    /// Waits for the next queued event; `None` once the connection is closed and every event
+    /// was read. Native only (a browser page must not block).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn recv(&self) -> Option<Event> {
+        futures::executor::block_on(futures::StreamExt::next(&mut *self.lock_queue()))
+    }
+
+    /// The connection state: the browser's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        self.handle.shared().ready_state()
+    }
+
+    /// Bytes sent but not yet written to the network: the browser's `bufferedAmount`.
+    pub fn buffered_amount(&self) -> u64 {
+        self.handle.shared().buffered_amount()
+    }
+
+    /// The subprotocol the server selected, or `""`.
+    pub fn protocol(&self) -> String {
+        self.handle.shared().protocol()
+    }
+
+    /// The URL, without userinfo, query string or fragment.
+    pub fn url(&self) -> &str {
+        self.handle.shared().url()
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, mpsc::Receiver<Event>> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("url", &self.url())
+            .field("ready_state", &self.ready_state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Routes each event to its callback, or to the queue when there is none.
+struct Dispatcher {
+    callbacks: Callbacks,
+    queue: mpsc::Sender<Event>,
+}
+
+impl Outlet for Dispatcher {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        // The queue's receiver lives in the Socket: once it is dropped, nobody listens.
+        self.queue.poll_ready(cx).map_err(|_| Gone)
+    }
+
+    fn emit(&mut self, event: Event) {
+        let callbacks = &mut self.callbacks;
+        let unhandled = match event {
+            Event::Open { protocol } => match &mut callbacks.on_open {
+                Some(callback) => return callback(protocol),
+                None => Event::Open { protocol },
+            },
+            Event::Message(message) => match &mut callbacks.on_message {
+                Some(callback) => return callback(message),
+                None => Event::Message(message),
+            },
+            Event::Error(error) => match &mut callbacks.on_error {
+                Some(callback) => return callback(error),
+                None => Event::Error(error),
+            },
+            Event::Close(close) => match &mut callbacks.on_close {
+                Some(callback) => return callback(close),
+                None => Event::Close(close),
+            },
+        };
+        if self.queue.try_send(unhandled).is_ok() {
+            if let Some(wake) = &callbacks.on_wake {
+                wake();
+            }
+        }
+    }
+}

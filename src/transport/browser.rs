@@ -1,0 +1,281 @@
+//! Browser backend: the browser's own `WebSocket` through web-sys.
+//!
+//! `binaryType` is set to `arraybuffer` so binary messages arrive as they are, in order (a
+//! `Blob` would need an async read that can reorder them). The JS callbacks are owned by the
+//! connection and detached when it is dropped, so nothing leaks and no callback outlives it.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use js_sys::{ArrayBuffer, JsString, Uint8Array};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BinaryType, CloseEvent as JsCloseEvent, MessageEvent, WebSocket};
+
+use super::{BufferedProbe, Connection, Incoming, MaybeSend, Transport};
+use crate::url::WsUrl;
+use crate::{CloseEvent, Error, Message, Options};
+
+/// The browser's `WebSocket`, driven from the JS event loop.
+pub(crate) struct Browser;
+
+impl Transport for Browser {
+    type Connection = BrowserConnection;
+    type Sleep = gloo_timers::future::TimeoutFuture;
+
+    fn connect(
+        url: &WsUrl,
+        options: &Options,
+    ) -> impl Future<Output = Result<BrowserConnection, Error>> + MaybeSend + 'static {
+        let (url, options) = (url.clone(), options.clone());
+        async move {
+            let mut connection = BrowserConnection::open(&url, &options)?;
+            std::future::poll_fn(|cx| connection.poll_open(cx)).await?;
+            connection.protocol = connection.ws.protocol();
+            Ok(connection)
+        }
+    }
+
+    fn check_options(options: &Options) -> Result<(), Error> {
+        if !options.headers.is_empty() {
+            return Err(Error::Unsupported {
+                option: "custom headers",
+                target: "in the browser (its WebSocket cannot send them)",
+            });
+        }
+        if options.tls.extra_ca_pem.is_some() {
+            return Err(Error::Unsupported {
+                option: "an extra CA certificate",
+                target: "in the browser (it uses its own trust store)",
+            });
+        }
+        Ok(())
+    }
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        let millis = duration.as_millis().min(u128::from(u32::MAX)) as u32;
+        gloo_timers::future::TimeoutFuture::new(millis)
+    }
+
+    fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
+        wasm_bindgen_futures::spawn_local(task);
+        Ok(())
+    }
+}
+
+/// What the JS callbacks saw, waiting to be polled.
+enum Raw {
+    Open,
+    Message(Message),
+    /// The `error` event: the browser gives no details.
+    Error,
+    Close(CloseEvent),
+}
+
+#[derive(Default)]
+struct Inbox {
+    events: VecDeque<Raw>,
+    waker: Option<Waker>,
+}
+
+impl Inbox {
+    fn push(inbox: &RefCell<Inbox>, raw: Raw) {
+        let waker = {
+            let mut inbox = inbox.borrow_mut();
+            inbox.events.push_back(raw);
+            inbox.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// An open (or opening) browser `WebSocket` and the callbacks attached to it.
+pub(crate) struct BrowserConnection {
+    ws: WebSocket,
+    url: String,
+    /// The selected subprotocol, read once the connection is open.
+    protocol: String,
+    inbox: Rc<RefCell<Inbox>>,
+    max_message_size: usize,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+    _on_close: Closure<dyn FnMut(JsCloseEvent)>,
+}
+
+impl BrowserConnection {
+    fn open(url: &WsUrl, options: &Options) -> Result<Self, Error> {
+        let protocols = js_sys::Array::new();
+        for protocol in &options.protocols {
+            protocols.push(&JsValue::from_str(protocol));
+        }
+        // The constructor throws a SyntaxError for URLs or subprotocols it does not accept.
+        let ws = WebSocket::new_with_str_sequence(url.as_str(), &protocols).map_err(|e| {
+            Error::InvalidUrl {
+                url: url.redacted().to_owned(),
+                reason: js_error_message(&e),
+            }
+        })?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
+        let on_open = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| Inbox::push(&inbox, Raw::Open))
+        };
+        let on_message = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data();
+                let message = if let Some(text) = data.dyn_ref::<JsString>() {
+                    Message::Text(String::from(text))
+                } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+                    Message::Binary(Uint8Array::new(buffer).to_vec())
+                } else {
+                    // Not possible with binaryType = "arraybuffer"; never drop silently.
+                    Inbox::push(&inbox, Raw::Error);
+                    return;
+                };
+                Inbox::push(&inbox, Raw::Message(message));
+            })
+        };
+        let on_error = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |_| Inbox::push(&inbox, Raw::Error))
+        };
+        let on_close = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(JsCloseEvent)>::new(move |event: JsCloseEvent| {
+                let close = CloseEvent {
+                    code: event.code(),
+                    reason: event.reason(),
+                    was_clean: event.was_clean(),
+                };
+                Inbox::push(&inbox, Raw::Close(close));
+            })
+        };
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(BrowserConnection {
+            ws,
+            url: url.redacted().to_owned(),
+            protocol: String::new(),
+            inbox,
+            max_message_size: options.max_message_size,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_error: on_error,
+            _on_close: on_close,
+        })
+    }
+
+    /// Waits for `open`; an `error` or `close` first means the connect failed.
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut inbox = self.inbox.borrow_mut();
+        match inbox.events.pop_front() {
+            Some(Raw::Open) => Poll::Ready(Ok(())),
+            Some(_) => Poll::Ready(Err(Error::ConnectFailed {
+                url: self.url.clone(),
+            })),
+            None => {
+                inbox.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for BrowserConnection {
+    fn drop(&mut self) {
+        // Detach first: the closures are freed with `self`, and the browser must not call them.
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onerror(None);
+        self.ws.set_onclose(None);
+        if self.ws.ready_state() <= WebSocket::OPEN {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+impl Connection for BrowserConnection {
+    fn protocol(&self) -> &str {
+        &self.protocol
+    }
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // The browser buffers without limit; the session applies backpressure on its side.
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        let sent = match &message {
+            Message::Text(text) => self.ws.send_with_str(text),
+            Message::Binary(bytes) => self.ws.send_with_u8_array(bytes),
+        };
+        sent.map_err(|_| Error::Closed)
+    }
+
+    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Handed to the browser; what it has not sent yet shows in bufferedAmount.
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        // A page may only send 1000 or 3000-4999; for the protocol codes unisock uses on
+        // failures (1002, 1007, 1009) the closest the browser allows is a close without code.
+        let result = if code == 1000 || (3000..=4999).contains(&code) {
+            self.ws.close_with_code_and_reason(code, reason)
+        } else {
+            self.ws.close()
+        };
+        result.map_err(|e| Error::Protocol {
+            reason: js_error_message(&e),
+        })
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Incoming> {
+        let mut inbox = self.inbox.borrow_mut();
+        loop {
+            return match inbox.events.pop_front() {
+                None => {
+                    inbox.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                Some(Raw::Open) => continue,
+                Some(Raw::Message(message)) if message.len() > self.max_message_size => {
+                    Poll::Ready(Incoming::Failed(Error::MessageTooLarge {
+                        size: message.len(),
+                        max: self.max_message_size,
+                    }))
+                }
+                Some(Raw::Message(message)) => Poll::Ready(Incoming::Message(message)),
+                Some(Raw::Error) => Poll::Ready(Incoming::Failed(Error::BrowserError {
+                    url: self.url.clone(),
+                })),
+                Some(Raw::Close(close)) => Poll::Ready(Incoming::Closed(close)),
+            };
+        }
+    }
+
+    fn buffered_probe(&self) -> Option<BufferedProbe> {
+        let ws = self.ws.clone();
+        Some(Box::new(move || u64::from(ws.buffered_amount())))
+    }
+}
+
+/// The message of a JS exception, e.g. "SyntaxError: Failed to construct 'WebSocket': …".
+fn js_error_message(value: &JsValue) -> String {
+    match value.dyn_ref::<js_sys::Error>() {
+        Some(error) => format!("{}: {}", String::from(error.name()), String::from(error.message())),
+        None => format!("{value:?}"),
+    }
+}

@@ -1,0 +1,96 @@
+//! The test echo server, on tokio-tungstenite: the Rust member of the three test peers. It
+//! follows the contract in tests/peers/README.md (echo, `/status/<code>` rejections,
+//! subprotocol selection, `!close <code> <reason>`), like the Python and Node peers.
+//!
+//! Used in-process by the native tests and as `cargo run --example echo_server` by the browser
+//! tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Subprotocols the server accepts; it picks the first one the client offers.
+pub const PROTOCOLS: [&str; 3] = ["chat", "superchat", "unisock.test"];
+
+/// Binds 127.0.0.1:`port` (0 for any) and serves connections in the background.
+pub async fn spawn(port: u16) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+    Ok(addr)
+}
+
+#[allow(clippy::result_large_err)] // the callback signature is tungstenite's
+fn handshake(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    if let Some(code) = request.uri().path().strip_prefix("/status/") {
+        let status = code
+            .parse::<u16>()
+            .ok()
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
+        let mut rejection = ErrorResponse::new(Some(format!("rejected with {status}")));
+        *rejection.status_mut() = status;
+        return Err(rejection);
+    }
+    let offered = request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim);
+    let mut offered = offered;
+    if let Some(chosen) = offered.find(|p| PROTOCOLS.contains(p)) {
+        response.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(chosen).expect("a listed protocol is a valid header value"),
+        );
+    }
+    Ok(response)
+}
+
+async fn serve(stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
+    let Ok(mut ws) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, handshake, Some(config)).await
+    else {
+        return;
+    };
+    while let Some(Ok(message)) = ws.next().await {
+        let reply = match message {
+            Message::Text(text) => match text.as_str().strip_prefix("!close ") {
+                Some(command) => {
+                    let (code, reason) = command.split_once(' ').unwrap_or((command, ""));
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code.parse::<u16>().unwrap_or(1000)),
+                        reason: reason.to_owned().into(),
+                    };
+                    let _ = ws.close(Some(frame)).await;
+                    // Read until the client's answer ends the connection.
+                    while let Some(Ok(_)) = ws.next().await {}
+                    return;
+                }
+                None => Message::Text(text),
+            },
+            Message::Binary(bytes) => Message::Binary(bytes),
+            // Pings are answered by tungstenite; a close is answered on the next read.
+            _ => continue,
+        };
+        if ws.send(reply).await.is_err() {
+            return;
+        }
+    }
+}
