@@ -310,10 +310,14 @@ impl Connection for NativeConnection {
                     });
                     continue;
                 }
+                // The connection ended without a close frame: like a browser, report a close
+                // with 1006 and no error.
                 None
-                | Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
-                    Incoming::Closed(CloseEvent::abnormal())
-                }
+                | Some(Err(
+                    tungstenite::Error::ConnectionClosed
+                    | tungstenite::Error::AlreadyClosed
+                    | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                )) => Incoming::Closed(CloseEvent::abnormal()),
                 Some(Err(e)) => Incoming::Failed(stream_error(e)),
             });
         }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -63,6 +64,15 @@ fn handshake(request: &Request, mut response: Response) -> Result<Response, Erro
 
 async fn serve(stream: TcpStream) {
     let _ = stream.set_nodelay(true);
+    // `GET /hang`: accept the TCP connection but never answer the handshake (bounded), for
+    // connect-timeout tests that cannot open a raw listener themselves (the browser's).
+    let mut start = [0u8; 10];
+    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut start)).await {
+        if start[..n].starts_with(b"GET /hang") {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+    }
     let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
     let Ok(mut ws) =
         tokio_tungstenite::accept_hdr_async_with_config(stream, handshake, Some(config)).await
@@ -71,6 +81,11 @@ async fn serve(stream: TcpStream) {
     };
     while let Some(Ok(message)) = ws.next().await {
         let reply = match message {
+            // `!big <n>` (this server only): reply with n bytes, for receive-limit tests.
+            Message::Text(text) if text.as_str().starts_with("!big ") => {
+                let size = text.as_str()[5..].trim().parse::<usize>().unwrap_or(0);
+                Message::binary(vec![b'x'; size.min(64 << 20)])
+            }
             Message::Text(text) => match text.as_str().strip_prefix("!close ") {
                 Some(command) => {
                     let (code, reason) = command.split_once(' ').unwrap_or((command, ""));

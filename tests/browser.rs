@@ -1,0 +1,224 @@
+//! The same behaviour as the native tests, in a real browser (headless Chromium and Firefox
+//! through wasm-bindgen-test), against the echo server that scripts/test.sh starts on
+//! 127.0.0.1 and passes in `UNISOCK_TEST_ECHO_URL` at build time.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use unisock::{CloseEvent, Error, Event, Message, Options, ReadyState, Socket};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn echo_url(path: &str) -> String {
+    let base = option_env!("UNISOCK_TEST_ECHO_URL")
+        .expect("UNISOCK_TEST_ECHO_URL must be set at build time: run scripts/test.sh");
+    format!("{base}{path}")
+}
+
+/// Fails the test instead of hanging it.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    let timeout = gloo_timers::future::TimeoutFuture::new(20_000);
+    match futures::future::select(Box::pin(future), timeout).await {
+        futures::future::Either::Left((value, _)) => value,
+        futures::future::Either::Right(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+async fn next_event(receiver: &mut unisock::Receiver) -> Event {
+    within("an event", receiver.next()).await.expect("the stream ended early")
+}
+
+async fn open(path: &str, options: Options) -> (unisock::Sender, unisock::Receiver) {
+    let (tx, mut rx) = within("connect", unisock::connect(&echo_url(path), options))
+        .await
+        .expect("connect");
+    assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
+    (tx, rx)
+}
+
+#[wasm_bindgen_test]
+async fn text_and_binary_including_empty_and_1_mib() {
+    let (mut tx, mut rx) = open("/echo", Options::default()).await;
+    let mib: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let sent = [
+        Message::text("hello ✓"),
+        Message::text(""),
+        Message::binary(Vec::new()),
+        Message::binary(vec![0u8, 255, 1, 254]),
+        Message::binary(mib),
+    ];
+    for message in &sent {
+        tx.send(message.clone()).await.unwrap();
+    }
+    for message in &sent {
+        assert_eq!(&next_event(&mut rx).await, &Event::Message(message.clone()));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn keeps_the_order_of_10_000_messages() {
+    const COUNT: usize = 10_000;
+    let (mut tx, mut rx) = open("/echo", Options::default()).await;
+    for i in 0..COUNT {
+        let message = if i % 2 == 0 {
+            Message::text(i.to_string())
+        } else {
+            Message::binary((i as u32).to_be_bytes().to_vec())
+        };
+        tx.feed(message).await.unwrap();
+    }
+    tx.flush().await.unwrap();
+    for i in 0..COUNT {
+        let n = match next_event(&mut rx).await {
+            Event::Message(Message::Text(text)) => text.parse::<usize>().unwrap(),
+            Event::Message(Message::Binary(bytes)) => {
+                u32::from_be_bytes(bytes[..].try_into().unwrap()) as usize
+            }
+            other => panic!("expected message {i}, got {other:?}"),
+        };
+        assert_eq!(n, i, "out of order");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn client_close_code_and_reason_reach_the_server() {
+    let (tx, mut rx) = open("/echo", Options::default()).await;
+    tx.close(4001, "bye ✓").unwrap();
+    assert_eq!(tx.ready_state(), ReadyState::Closing);
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Close(CloseEvent { code: 4001, reason: "bye ✓".into(), was_clean: true })
+    );
+    assert!(rx.next().await.is_none());
+    assert_eq!(tx.ready_state(), ReadyState::Closed);
+}
+
+#[wasm_bindgen_test]
+async fn server_close_code_and_reason_reach_the_client() {
+    let (mut tx, mut rx) = open("/echo", Options::default()).await;
+    tx.send(Message::text("!close 4002 server says bye")).await.unwrap();
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Close(CloseEvent {
+            code: 4002,
+            reason: "server says bye".into(),
+            was_clean: true
+        })
+    );
+    assert_eq!(tx.send(Message::text("late")).await, Err(Error::Closed));
+}
+
+#[wasm_bindgen_test]
+async fn subprotocol_is_negotiated() {
+    let options = Options::default().protocol("nope").protocol("superchat").protocol("chat");
+    let (tx, mut rx) = within("connect", unisock::connect(&echo_url("/echo"), options))
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut rx).await, Event::Open { protocol: "superchat".into() });
+    assert_eq!(tx.protocol(), "superchat");
+}
+
+#[wasm_bindgen_test]
+async fn bad_urls_are_typed_errors() {
+    assert!(matches!(
+        unisock::connect("not a url", Options::default()).await,
+        Err(Error::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        unisock::connect("ftp://127.0.0.1/", Options::default()).await,
+        Err(Error::UnsupportedScheme { .. })
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn refused_and_rejected_connects_fail_with_a_typed_error() {
+    // Browsers hide why a connect failed (refused, HTTP 404 and TLS errors look the same to a
+    // page, on purpose), so all of them are ConnectFailed here.
+    for url in ["ws://127.0.0.1:9/".to_owned(), echo_url("/status/404"), echo_url("/status/401")] {
+        let result = within("a failed connect", unisock::connect(&url, Options::default())).await;
+        assert!(matches!(result, Err(Error::ConnectFailed { .. })), "{url}: {result:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn connect_timeout_when_the_server_never_answers() {
+    let options = Options::default().connect_timeout(Duration::from_millis(300));
+    let result = within("the timeout", unisock::connect(&echo_url("/hang"), options)).await;
+    assert!(matches!(result, Err(Error::ConnectTimeout { .. })), "{result:?}");
+}
+
+#[wasm_bindgen_test]
+async fn options_the_browser_cannot_honour_are_refused() {
+    let options = Options::default().header("Authorization", "Bearer x");
+    assert!(matches!(
+        unisock::connect(&echo_url("/echo"), options).await,
+        Err(Error::Unsupported { option: "custom headers", .. })
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn size_limit_and_send_after_close() {
+    let (mut tx, mut rx) = open("/echo", Options::default().max_message_size(1000)).await;
+    assert_eq!(
+        tx.try_send(vec![0u8; 1001]),
+        Err(Error::MessageTooLarge { size: 1001, max: 1000 })
+    );
+    tx.send(Message::binary(vec![7u8; 1000])).await.unwrap();
+    assert_eq!(next_event(&mut rx).await, Event::Message(Message::binary(vec![7u8; 1000])));
+    tx.close(1000, "").unwrap();
+    assert_eq!(tx.try_send("late"), Err(Error::Closed));
+}
+
+#[wasm_bindgen_test]
+async fn receiving_over_the_size_limit_is_an_error_then_close() {
+    let (mut tx, mut rx) = open("/echo", Options::default().max_message_size(10)).await;
+    // `!big <n>` makes our echo server send n bytes back.
+    tx.send(Message::text("!big 100")).await.unwrap();
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Error(Error::MessageTooLarge { size: 100, max: 10 })
+    );
+    assert_eq!(next_event(&mut rx).await, Event::Close(CloseEvent::abnormal()));
+}
+
+#[wasm_bindgen_test]
+async fn callback_socket_in_the_browser() {
+    let log = Rc::new(RefCell::new(Vec::<Event>::new()));
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let socket = {
+        let (open_log, message_log, close_log) = (log.clone(), log.clone(), log.clone());
+        Socket::builder(&echo_url("/echo"))
+            .on_open(move |protocol| open_log.borrow_mut().push(Event::Open { protocol }))
+            .on_message(move |message| message_log.borrow_mut().push(Event::Message(message)))
+            .on_close(move |close| {
+                close_log.borrow_mut().push(Event::Close(close));
+                if let Some(done) = done_tx.borrow_mut().take() {
+                    let _ = done.send(());
+                }
+            })
+            .connect()
+            .unwrap()
+    };
+    socket.send("queued while connecting").unwrap();
+    socket.send(vec![9u8, 8, 7]).unwrap();
+    socket.send("!close 4000 done").unwrap();
+    within("the close callback", done_rx).await.unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            Event::Open { protocol: String::new() },
+            Event::Message(Message::text("queued while connecting")),
+            Event::Message(Message::binary([9u8, 8, 7])),
+            Event::Close(CloseEvent { code: 4000, reason: "done".into(), was_clean: true }),
+        ]
+    );
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    assert_eq!(socket.try_recv(), None);
+}

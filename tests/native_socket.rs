@@ -1,0 +1,198 @@
+//! The callback / polling API from plain threads: no async runtime in the caller.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use unisock::{CloseEvent, Error, Event, Message, Options, ReadyState, Socket};
+
+const STEP: Duration = common::STEP;
+
+/// Starts the echo server on a runtime of its own thread and returns its base URL, so that
+/// the test thread itself has no runtime.
+fn echo_server() -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let addr = common::echo_server::spawn(0).await.unwrap();
+            tx.send(format!("ws://{addr}")).unwrap();
+            std::future::pending::<()>().await
+        })
+    });
+    let url = rx.recv_timeout(STEP).expect("echo server started");
+    assert!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "the test thread must have no runtime"
+    );
+    url
+}
+
+#[test]
+fn callbacks_mirror_the_browser() {
+    let url = echo_server();
+    let (events_tx, events) = mpsc::channel::<String>();
+    let (on_open, on_message, on_close) = (events_tx.clone(), events_tx.clone(), events_tx);
+    let socket = Socket::builder(&format!("{url}/echo"))
+        .options(Options::default().protocol("chat"))
+        .on_open(move |protocol| on_open.send(format!("open {protocol}")).unwrap())
+        .on_message(move |message| on_message.send(format!("message {message:?}")).unwrap())
+        .on_error(|error| panic!("unexpected error {error}"))
+        .on_close(move |close| {
+            on_close
+                .send(format!("close {} {} {}", close.code, close.reason, close.was_clean))
+                .unwrap()
+        })
+        .connect()
+        .expect("start");
+    // Sent while still connecting: queued, then written once open.
+    socket.send("first").unwrap();
+    assert_eq!(events.recv_timeout(STEP).unwrap(), "open chat");
+    assert_eq!(socket.ready_state(), ReadyState::Open);
+    assert_eq!(socket.protocol(), "chat");
+    socket.send(vec![1u8, 2, 3]).unwrap();
+    assert_eq!(events.recv_timeout(STEP).unwrap(), format!("message {:?}", Message::text("first")));
+    assert_eq!(
+        events.recv_timeout(STEP).unwrap(),
+        format!("message {:?}", Message::binary([1u8, 2, 3]))
+    );
+    socket.close(1000, "done").unwrap();
+    assert_eq!(events.recv_timeout(STEP).unwrap(), "close 1000 done true");
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+    assert_eq!(socket.send("late"), Err(Error::Closed));
+    // Everything went to callbacks: nothing is queued.
+    assert_eq!(socket.try_recv(), None);
+}
+
+#[test]
+fn try_recv_with_a_wake_up_callback_keeps_order() {
+    const COUNT: usize = 1000;
+    let url = echo_server();
+    let (wake_tx, wakes) = mpsc::channel::<()>();
+    let socket = Socket::builder(&format!("{url}/echo"))
+        .on_wake(move || {
+            let _ = wake_tx.send(());
+        })
+        .connect()
+        .unwrap();
+    for i in 0..COUNT {
+        socket.send(i.to_string()).unwrap();
+    }
+    // A UI-style loop: sleep until woken, then drain everything that is there.
+    let mut received = Vec::new();
+    let mut opened = false;
+    while received.len() < COUNT {
+        wakes.recv_timeout(STEP).expect("woken up for new events");
+        while let Some(event) = socket.try_recv() {
+            match event {
+                Event::Open { .. } => opened = true,
+                Event::Message(message) => received.push(message),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(opened);
+    let expected: Vec<Message> = (0..COUNT).map(|i| Message::text(i.to_string())).collect();
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn blocking_recv_from_another_thread() {
+    let url = echo_server();
+    let socket = std::sync::Arc::new(Socket::connect(&format!("{url}/echo"), Options::default()).unwrap());
+    let reader = {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            let mut events = Vec::new();
+            while let Some(event) = socket.recv() {
+                events.push(event);
+            }
+            events
+        })
+    };
+    socket.send("ping").unwrap();
+    socket.send("!close 4003 server closes").unwrap();
+    let events = reader.join().unwrap();
+    assert_eq!(
+        events,
+        [
+            Event::Open { protocol: String::new() },
+            Event::Message(Message::text("ping")),
+            Event::Close(CloseEvent {
+                code: 4003,
+                reason: "server closes".into(),
+                was_clean: true
+            }),
+        ]
+    );
+}
+
+#[test]
+fn failed_connect_arrives_as_error_then_close() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (tx, events) = mpsc::channel();
+    let on_close = tx.clone();
+    let _socket = Socket::builder(&format!("ws://127.0.0.1:{port}/"))
+        .on_error(move |error| tx.send(Event::Error(error)).unwrap())
+        .on_close(move |close| on_close.send(Event::Close(close)).unwrap())
+        .connect()
+        .unwrap();
+    assert!(matches!(
+        events.recv_timeout(STEP).unwrap(),
+        Event::Error(Error::ConnectionRefused { .. })
+    ));
+    assert_eq!(events.recv_timeout(STEP).unwrap(), Event::Close(CloseEvent::abnormal()));
+}
+
+#[test]
+fn close_while_connecting_abandons_the_connect() {
+    // A listener that never answers the handshake: the connect would wait for its timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let socket = Socket::connect(&url, Options::default()).unwrap();
+    assert_eq!(socket.ready_state(), ReadyState::Connecting);
+    socket.close(1000, "").unwrap();
+    let event = socket.recv();
+    assert_eq!(event, Some(Event::Close(CloseEvent::abnormal())));
+    assert_eq!(socket.ready_state(), ReadyState::Closed);
+}
+
+#[test]
+fn dropping_the_socket_closes_the_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(STEP)).unwrap();
+        let mut ws = tokio_tungstenite::tungstenite::accept(stream).unwrap();
+        loop {
+            match ws.read() {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                    return frame.map(|f| u16::from(f.code))
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    });
+    let (opened_tx, opened) = mpsc::channel();
+    let socket = Socket::builder(&url)
+        .on_open(move |_| opened_tx.send(()).unwrap())
+        .connect()
+        .unwrap();
+    opened.recv_timeout(STEP).unwrap();
+    drop(socket);
+    assert_eq!(server.join().unwrap(), Some(1000));
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Socket>();
+    assert_send_sync::<unisock::Sender>();
+    assert_send_sync::<unisock::Receiver>();
+    assert_send_sync::<Event>();
+}
