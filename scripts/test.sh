@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Run every test: lints, native tests (unit, integration, doc), then the
+# wasm32 tests in headless Chromium and Firefox against a local echo server.
+# Stops at the first failure and exits non-zero.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+banner() { printf '\n==================== %s ====================\n' "$*"; }
+
+banner "install (skips what is present)"
+bash scripts/install.sh
+
+banner "cargo fmt --check"
+cargo fmt --all -- --check
+
+banner "cargo clippy (native)"
+cargo clippy --all-targets -- -D warnings
+
+banner "cargo clippy (wasm32-unknown-unknown)"
+cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+banner "cargo test (native)"
+cargo test
+
+# --- Browser tests -----------------------------------------------------------
+# The wasm tests cannot start processes, so a native echo server runs beside
+# them; they find it through UNISOCK_TEST_ECHO_URL (read at compile time).
+banner "build echo server (examples/echo_server.rs)"
+cargo build --example echo_server
+
+ECHO_PID=""
+ECHO_OUT=$(mktemp)
+cleanup() {
+    if [ -n "$ECHO_PID" ] && kill -0 "$ECHO_PID" 2>/dev/null; then
+        kill "$ECHO_PID" 2>/dev/null || true
+        wait "$ECHO_PID" 2>/dev/null || true
+    fi
+    rm -f "$ECHO_OUT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Already built, so this starts at once; cargo run exec()s the example, so
+# ECHO_PID is the server itself. stderr stays on the console for diagnostics.
+cargo run --quiet --example echo_server > "$ECHO_OUT" &
+ECHO_PID=$!
+
+port=""
+for _ in $(seq 1 1200); do   # 120 s at 0.1 s
+    port=$(sed -n 's/^LISTENING \([0-9][0-9]*\)$/\1/p' "$ECHO_OUT" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$ECHO_PID" 2>/dev/null || { echo "echo server exited before LISTENING" >&2; cat "$ECHO_OUT" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "echo server printed no LISTENING line within 120 s" >&2; exit 1; }
+export UNISOCK_TEST_ECHO_URL="ws://127.0.0.1:$port"
+echo "echo server pid $ECHO_PID at $UNISOCK_TEST_ECHO_URL"
+
+export WASM_BINDGEN_TEST_TIMEOUT=60
+# wasm-bindgen-test-runner prefers GECKODRIVER over CHROMEDRIVER and otherwise
+# searches PATH: set exactly one per run.
+banner "cargo test --target wasm32-unknown-unknown (Chromium)"
+env -u GECKODRIVER CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo test --target wasm32-unknown-unknown
+
+banner "cargo test --target wasm32-unknown-unknown (Firefox)"
+env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" \
+    cargo test --target wasm32-unknown-unknown
+
+banner "all tests passed"
