@@ -12,9 +12,6 @@ use crate::transport::Backend;
 use crate::url::WsUrl;
 use crate::{Error, Event, Message, Options, ReadyState};
 
-/// How many bytes may wait unsent before [`Sender`]'s `poll_ready` waits for the network.
-const SEND_HIGH_WATER: u64 = 1 << 20;
-
 /// Opens a WebSocket connection and resolves once it is open.
 ///
 /// Returns the two halves of the connection: a [`Sender`] to send messages and close, and a
@@ -51,7 +48,7 @@ const SEND_HIGH_WATER: u64 = 1 << 20;
 pub async fn connect(url: &str, options: Options) -> Result<(Sender, Receiver), Error> {
     let url = WsUrl::parse(url)?;
     let (events_tx, events_rx) = mpsc::channel(options.receive_buffer.max(1));
-    let handle = session::spawn::<Backend>(url, options, Box::new(events_tx))?;
+    let handle = session::spawn::<Backend>(url, options, Box::new(events_tx), false)?;
     let mut receiver = Receiver {
         events: events_rx,
         first: None,
@@ -72,10 +69,15 @@ pub async fn connect(url: &str, options: Options) -> Result<(Sender, Receiver), 
 
 /// The sending half of a connection: a [`Sink`] of [`Message`]s, plus `close`.
 ///
-/// `poll_ready` waits while more than 1 MiB is waiting to go out, so a fast producer cannot
-/// fill memory; [`Sender::try_send`] queues without waiting. `poll_flush` completes when every
-/// message sent through this `Sender` has been written to the network. Dropping the `Sender`
-/// and the [`Receiver`] closes the connection (code 1000).
+/// `poll_ready` waits while more than [`Options::high_water_mark`] bytes wait to go out (and,
+/// with [`WhenFull::Wait`](crate::WhenFull::Wait), while the queue is full), so a fast producer
+/// cannot fill memory; [`Sender::try_send`] queues without waiting. `poll_flush` completes when
+/// every message sent through this `Sender` has been written to the network, and fails with
+/// [`Error::Closed`] if the session ended with some of them handed back unsent. Dropping the
+/// `Sender` and the [`Receiver`] closes the connection (code 1000).
+///
+/// While the connection is down and reconnecting, messages wait in the queue and go out in
+/// order once it is back.
 pub struct Sender {
     handle: Handle,
     /// Sequence number of the last message this sender queued (for `poll_flush`).
@@ -84,8 +86,9 @@ pub struct Sender {
 
 impl Sender {
     /// Queues a message without waiting, like the browser's `send`. Fails with
-    /// [`Error::MessageTooLarge`] over [`Options::max_message_size`] and with [`Error::Closed`]
-    /// once the connection is closing or closed.
+    /// [`Error::MessageTooLarge`] over [`Options::max_message_size`], [`Error::QueueFull`] when
+    /// the queue is at its [limits](Options::queue), and [`Error::Closed`] once the connection
+    /// is closing or closed; a message that is refused is not queued.
     pub fn try_send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         self.last_sent = self.handle.send(message.into())?;
         Ok(())
@@ -116,6 +119,11 @@ impl Sender {
         self.handle.shared().protocol()
     }
 
+    /// Reconnect attempts since the connection was last stable (0 while all is well).
+    pub fn retry_count(&self) -> u32 {
+        self.handle.shared().retry_count()
+    }
+
     /// The URL, without userinfo, query string or fragment.
     pub fn url(&self) -> &str {
         self.handle.shared().url()
@@ -127,20 +135,14 @@ impl Sink<Message> for Sender {
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let shared = self.handle.shared();
-        loop {
-            if matches!(shared.ready_state(), ReadyState::Closing | ReadyState::Closed) {
-                return Poll::Ready(Err(Error::Closed));
-            }
-            if shared.queued_bytes() <= SEND_HIGH_WATER {
-                return Poll::Ready(Ok(()));
-            }
-            // Register first, then check again: the driver may have written in between.
-            shared.register_waiter(cx.waker());
-            if shared.queued_bytes() > SEND_HIGH_WATER
-                && !matches!(shared.ready_state(), ReadyState::Closing | ReadyState::Closed)
-            {
-                return Poll::Pending;
-            }
+        if let Some(ready) = shared.sink_ready() {
+            return Poll::Ready(ready);
+        }
+        // Register, then look again: the driver may have written in between.
+        shared.register_waiter(cx.waker());
+        match shared.sink_ready() {
+            Some(ready) => Poll::Ready(ready),
+            None => Poll::Pending,
         }
     }
 
@@ -150,17 +152,19 @@ impl Sink<Message> for Sender {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let shared = self.handle.shared();
-        if shared.written() >= self.last_sent {
-            return Poll::Ready(Ok(()));
+        let check = || match shared.flushed(self.last_sent) {
+            Some(true) => Some(Ok(())),
+            // Handed back unsent in the final close event.
+            Some(false) => Some(Err(Error::Closed)),
+            None => None,
+        };
+        if let Some(result) = check() {
+            return Poll::Ready(result);
         }
         shared.register_waiter(cx.waker());
-        if shared.written() >= self.last_sent {
-            Poll::Ready(Ok(()))
-        } else if shared.ready_state() == ReadyState::Closed {
-            // The connection ended before everything was written.
-            Poll::Ready(Err(Error::Closed))
-        } else {
-            Poll::Pending
+        match check() {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
         }
     }
 

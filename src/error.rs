@@ -153,6 +153,22 @@ pub enum Error {
         /// Its length in bytes.
         len: usize,
     },
+    /// The outgoing queue is full ([`Options::queue`](crate::Options::queue)): the message was
+    /// not accepted, nothing was dropped.
+    #[error("the outgoing queue is full ({messages} messages, {bytes} bytes waiting)")]
+    QueueFull {
+        /// Messages waiting.
+        messages: usize,
+        /// Bytes waiting.
+        bytes: usize,
+    },
+    /// No sign of life from the peer within the heartbeat timeout after a ping: the connection
+    /// is dead (half-open or blackholed) and was dropped.
+    #[error("no answer from the peer within {timeout:?} after a ping")]
+    HeartbeatTimeout {
+        /// The heartbeat timeout that expired.
+        timeout: Duration,
+    },
     /// The connection is closing or closed: nothing more can be sent.
     #[error("the connection is closed")]
     Closed,
@@ -194,7 +210,10 @@ mod tests {
             url: "ws://127.0.0.1:1/".into(),
             timeout: Duration::from_millis(250),
         };
-        assert_eq!(err.to_string(), "connecting to ws://127.0.0.1:1/ timed out after 250ms");
+        assert_eq!(
+            err.to_string(),
+            "connecting to ws://127.0.0.1:1/ timed out after 250ms"
+        );
         assert_eq!(
             Error::InvalidCloseCode { code: 1001 }.to_string(),
             "close code 1001 is not allowed: use 1000 or 3000-4999"

@@ -1,14 +1,18 @@
 //! [`Event`], [`CloseEvent`] and [`ReadyState`]: the browser's event model, on every target.
 
+use std::time::Duration;
+
 use crate::{Error, Message};
 
 /// Something that happened on a connection: the browser's `open`, `message`, `error` and
 /// `close` events.
 ///
-/// A connection's events always come in this order: one [`Event::Open`] when the handshake
+/// A connection's events always come in this order: an [`Event::Open`] when the handshake
 /// succeeds, then any number of [`Event::Message`]s, possibly an [`Event::Error`], and exactly
-/// one [`Event::Close`] at the end, whatever the reason (as in the browser, a failure is an
-/// `Error` followed by a `Close` with code 1006).
+/// one [`Event::Close`] at the very end, whatever the reason (as in the browser, a failure is
+/// an `Error` followed by a `Close` with code 1006). When the connection drops and
+/// [`Options::reconnect`](crate::Options::reconnect) retries, an [`Event::Reconnecting`] comes
+/// instead of the `Close`, and another `Open` once the connection is back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -21,7 +25,17 @@ pub enum Event {
     Message(Message),
     /// Something went wrong; a [`Event::Close`] follows when the error ended the connection.
     Error(Error),
-    /// The connection is closed. This is always the last event.
+    /// The connection dropped (or an attempt failed) and a new attempt starts after `delay`.
+    Reconnecting {
+        /// The attempt about to be made: 1 for the first retry, growing until a connection
+        /// stays up for [`Reconnect::min_uptime`](crate::Reconnect::min_uptime).
+        attempt: u32,
+        /// The wait before that attempt.
+        delay: Duration,
+        /// How the previous connection ended (code 1006 after a failed attempt).
+        close: CloseEvent,
+    },
+    /// The connection is closed for good. This is always the last event.
     Close(CloseEvent),
 }
 
@@ -36,16 +50,26 @@ pub struct CloseEvent {
     pub reason: String,
     /// Whether the closing handshake completed: `false` after a dropped connection or a failure.
     pub was_clean: bool,
+    /// Messages accepted by `send` that were never written to the network, in order: handed
+    /// back in the final close so that nothing vanishes silently. (Messages written just
+    /// before a connection dropped may still have been lost in flight; see the crate docs.)
+    pub unsent: Vec<Message>,
 }
 
 impl CloseEvent {
+    /// A close event with nothing unsent.
+    pub fn new(code: u16, reason: impl Into<String>, was_clean: bool) -> Self {
+        CloseEvent {
+            code,
+            reason: reason.into(),
+            was_clean,
+            unsent: Vec::new(),
+        }
+    }
+
     /// The close event of a connection that ended without a closing handshake (code 1006).
     pub fn abnormal() -> Self {
-        CloseEvent {
-            code: 1006,
-            reason: String::new(),
-            was_clean: false,
-        }
+        CloseEvent::new(1006, "", false)
     }
 }
 

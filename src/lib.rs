@@ -48,7 +48,10 @@ pub use client::{connect, Receiver, Sender};
 pub use error::Error;
 pub use event::{CloseEvent, Event, ReadyState};
 pub use message::Message;
-pub use options::{Options, TlsOptions};
-pub use socket::{Socket, SocketBuilder};
+pub use options::{
+    AppPing, Disconnect, Endpoint, EndpointProvider, Heartbeat, Options, QueueLimits, Reconnect,
+    ShouldReconnect, TlsOptions, WhenFull,
+};
+pub use socket::{Reconnecting, Socket, SocketBuilder};
 pub use transport::{MaybeSend, MaybeSync};
 pub use url::redact_url;

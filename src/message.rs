@@ -119,7 +119,12 @@ impl fmt::Debug for Message {
             Message::Binary(bytes) => {
                 let end = bytes.len().min(PREVIEW);
                 let more = if end < bytes.len() { "…" } else { "" };
-                write!(f, "Binary({} bytes: {:02x?}{more})", bytes.len(), &bytes[..end])
+                write!(
+                    f,
+                    "Binary({} bytes: {:02x?}{more})",
+                    bytes.len(),
+                    &bytes[..end]
+                )
             }
         }
     }

@@ -1,6 +1,10 @@
-//! [`Options`]: how to open a connection, with documented defaults.
+//! [`Options`]: how to open a connection and keep it alive, with documented defaults.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::{CloseEvent, Error, Message};
 
 /// How to open a connection. Every field has a sensible default; change what you need.
 ///
@@ -48,6 +52,28 @@ pub struct Options {
     pub receive_buffer: usize,
     /// Which certificates `wss://` trusts (native only; browsers use their own trust store).
     pub tls: TlsOptions,
+    /// Reconnect automatically, with exponential backoff and full jitter, after the connection
+    /// drops. `None` turns it off. Default: [`Reconnect::default`].
+    ///
+    /// [`connect`](crate::connect) reports a failure of its *first* attempt as its error (the
+    /// caller decides); once open, the connection reconnects by itself. A
+    /// [`Socket`](crate::Socket) retries from the first attempt, reporting each failure as an
+    /// [`Event::Error`](crate::Event::Error) and [`Event::Reconnecting`](crate::Event::Reconnecting).
+    pub reconnect: Option<Reconnect>,
+    /// Bounds on the outgoing queue: messages accepted by `send` and not yet written, which
+    /// includes everything sent while the connection is down. Default: [`QueueLimits::default`].
+    pub queue: QueueLimits,
+    /// The `Sink`'s `poll_ready` waits while more than this many bytes are buffered (in
+    /// unisock's queue and, in the browser, in `WebSocket.bufferedAmount`). Default: 1 MiB.
+    pub high_water_mark: usize,
+    /// Detects a dead peer (a half-open or blackholed connection that would otherwise look
+    /// open for minutes): natively WebSocket pings, in the browser an application-level ping
+    /// you opt into. Default: pings every 30 s with a 10 s timeout natively, off in the browser.
+    pub heartbeat: Option<Heartbeat>,
+    /// Called before every connection attempt, reconnects included, for the URL and headers
+    /// to use, e.g. with a fresh auth token. `None` uses the URL given to `connect` and
+    /// [`Options::headers`]. Default: `None`.
+    pub endpoint: Option<EndpointProvider>,
 }
 
 impl Default for Options {
@@ -61,6 +87,15 @@ impl Default for Options {
             close_timeout: Duration::from_secs(5),
             receive_buffer: 1024,
             tls: TlsOptions::default(),
+            reconnect: Some(Reconnect::default()),
+            queue: QueueLimits::default(),
+            high_water_mark: 1 << 20,
+            heartbeat: if cfg!(target_arch = "wasm32") {
+                None
+            } else {
+                Some(Heartbeat::default())
+            },
+            endpoint: None,
         }
     }
 }
@@ -87,6 +122,42 @@ impl Options {
     /// Sets the message size limit (see [`Options::max_message_size`]).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Turns automatic reconnection off: the first close or failure is final.
+    pub fn without_reconnect(mut self) -> Self {
+        self.reconnect = None;
+        self
+    }
+
+    /// Sets the reconnect policy (see [`Options::reconnect`]).
+    pub fn reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
+    /// Sets the heartbeat (see [`Options::heartbeat`]); `None` turns it off.
+    pub fn heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Sets a provider of the URL and headers for every attempt (see [`Options::endpoint`]).
+    ///
+    /// ```
+    /// use unisock::{Endpoint, Options};
+    ///
+    /// let options = Options::default().endpoint(|| Endpoint {
+    ///     url: format!("wss://example.com/live?token={}", "fresh-token"),
+    ///     headers: Vec::new(),
+    /// });
+    /// ```
+    pub fn endpoint(
+        mut self,
+        provider: impl Fn() -> Endpoint + crate::MaybeSend + crate::MaybeSync + 'static,
+    ) -> Self {
+        self.endpoint = Some(EndpointProvider(Arc::new(provider)));
         self
     }
 
@@ -120,4 +191,239 @@ impl Default for TlsOptions {
             extra_ca_pem: None,
         }
     }
+}
+
+/// When and how fast to reconnect after the connection drops.
+///
+/// The delay before attempt `n` (1, 2, …) is drawn uniformly from
+/// `[0, min(max_delay, min_delay × factor^(n-1))]` ("full jitter"), so that many clients
+/// dropped at once do not come back in lockstep. The attempt count, and with it the delay,
+/// resets only once a connection has stayed up for `min_uptime`: a server that accepts and
+/// drops at once is not hammered.
+///
+/// ```
+/// use std::time::Duration;
+/// use unisock::{Disconnect, Reconnect};
+///
+/// let reconnect = Reconnect {
+///     max_retries: Some(10),
+///     ..Reconnect::default()
+/// }
+/// // Also give up when the server says it is shutting down for good (4000).
+/// .should_reconnect(|why| match why {
+///     Disconnect::Closed(close) if close.code == 4000 => false,
+///     other => Reconnect::default_should_reconnect(other),
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Reconnect {
+    /// Ceiling of the first delay. Default: 500 ms.
+    pub min_delay: Duration,
+    /// Largest ceiling of any delay. Default: 30 s.
+    pub max_delay: Duration,
+    /// How much the ceiling grows per attempt. Default: 2.
+    pub factor: f64,
+    /// Attempts in a row after which to give up (`None`: never). Default: `None`.
+    pub max_retries: Option<u32>,
+    /// How long a connection must stay up for the attempt count to reset. Default: 5 s.
+    pub min_uptime: Duration,
+    /// Decides whether a disconnect is worth retrying. A close the user asked for never is.
+    /// Default: [`Reconnect::default_should_reconnect`].
+    pub should_reconnect: ShouldReconnect,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            factor: 2.0,
+            max_retries: None,
+            min_uptime: Duration::from_secs(5),
+            should_reconnect: ShouldReconnect(Arc::new(Reconnect::default_should_reconnect)),
+        }
+    }
+}
+
+impl Reconnect {
+    /// The default predicate: a close with 1008 (policy violation) and a handshake rejected
+    /// with 401 or 403 are final, as are errors in the URL or options, which no retry can fix;
+    /// everything else is retried.
+    pub fn default_should_reconnect(why: &Disconnect<'_>) -> bool {
+        match why {
+            Disconnect::Closed(close) => close.code != 1008,
+            Disconnect::Error(error) => !matches!(
+                error,
+                Error::HandshakeRejected {
+                    status: 401 | 403,
+                    ..
+                } | Error::InvalidUrl { .. }
+                    | Error::UnsupportedScheme { .. }
+                    | Error::InvalidOption { .. }
+                    | Error::Unsupported { .. }
+            ),
+        }
+    }
+
+    /// Replaces the predicate that decides whether to retry.
+    pub fn should_reconnect(
+        mut self,
+        predicate: impl Fn(&Disconnect<'_>) -> bool + crate::MaybeSend + crate::MaybeSync + 'static,
+    ) -> Self {
+        self.should_reconnect = ShouldReconnect(Arc::new(predicate));
+        self
+    }
+
+    /// The ceiling of the delay before attempt `attempt` (1-based), before jitter.
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let growth = self
+            .factor
+            .max(1.0)
+            .powi(attempt.saturating_sub(1).min(1000) as i32);
+        let ceiling = self.min_delay.as_secs_f64() * growth;
+        Duration::from_secs_f64(ceiling.min(self.max_delay.as_secs_f64()).max(0.0))
+    }
+}
+
+impl fmt::Debug for Reconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reconnect")
+            .field("min_delay", &self.min_delay)
+            .field("max_delay", &self.max_delay)
+            .field("factor", &self.factor)
+            .field("max_retries", &self.max_retries)
+            .field("min_uptime", &self.min_uptime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a connection ended, as seen by [`Reconnect::should_reconnect`].
+#[derive(Debug, Clone, Copy)]
+pub enum Disconnect<'a> {
+    /// The connection closed (the peer's close frame, or 1006 when it just dropped).
+    Closed(&'a CloseEvent),
+    /// A connect attempt or the connection failed with this error.
+    Error(&'a Error),
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "wasm32")] {
+        type Predicate = dyn Fn(&Disconnect<'_>) -> bool;
+        type ProviderFn = dyn Fn() -> Endpoint;
+    } else {
+        type Predicate = dyn Fn(&Disconnect<'_>) -> bool + Send + Sync;
+        type ProviderFn = dyn Fn() -> Endpoint + Send + Sync;
+    }
+}
+
+/// The predicate of [`Reconnect::should_reconnect`]; build it with that method.
+#[derive(Clone)]
+pub struct ShouldReconnect(Arc<Predicate>);
+
+impl ShouldReconnect {
+    /// Asks the predicate.
+    pub fn check(&self, why: &Disconnect<'_>) -> bool {
+        (self.0)(why)
+    }
+}
+
+impl fmt::Debug for ShouldReconnect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShouldReconnect(..)")
+    }
+}
+
+/// Where to connect, as returned by an [`Options::endpoint`] provider.
+#[derive(Clone, Debug, Default)]
+pub struct Endpoint {
+    /// The WebSocket URL for this attempt.
+    pub url: String,
+    /// Handshake headers for this attempt (native only), replacing [`Options::headers`].
+    pub headers: Vec<(String, String)>,
+}
+
+/// A provider of [`Endpoint`]s; build it with [`Options::endpoint`].
+#[derive(Clone)]
+pub struct EndpointProvider(Arc<ProviderFn>);
+
+impl EndpointProvider {
+    /// Asks the provider for the endpoint of the next attempt.
+    pub fn get(&self) -> Endpoint {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for EndpointProvider {
+    // Never print what it returns: URLs and headers may carry secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EndpointProvider(..)")
+    }
+}
+
+/// Bounds on the outgoing queue (see [`Options::queue`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most messages waiting. Default: 10 000.
+    pub max_messages: usize,
+    /// Most bytes waiting (one message larger than this is still accepted into an empty
+    /// queue). Default: 16 MiB.
+    pub max_bytes: usize,
+    /// What the `Sink` does when the queue is full. `try_send` and `Socket::send` always fail
+    /// with [`Error::QueueFull`] then. Default: [`WhenFull::Wait`].
+    pub when_full: WhenFull,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_messages: 10_000,
+            max_bytes: 16 << 20,
+            when_full: WhenFull::Wait,
+        }
+    }
+}
+
+/// What the `Sink` does when the outgoing queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// `poll_ready` waits until there is room.
+    Wait,
+    /// `poll_ready` fails with [`Error::QueueFull`].
+    Error,
+}
+
+/// Dead-peer detection (see [`Options::heartbeat`]).
+///
+/// A ping goes out when nothing was received for `interval`; if nothing at all (pong or any
+/// message) arrives within `timeout` after it, the connection is declared dead, dropped and,
+/// as configured, reconnected: a silent peer is noticed within `interval + timeout`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Silence after which to ping. Default: 30 s.
+    pub interval: Duration,
+    /// How long to wait for any sign of life after a ping. Default: 10 s.
+    pub timeout: Duration,
+    /// Ping with an application message instead of a WebSocket ping frame. Required in the
+    /// browser, whose `WebSocket` cannot send pings; the server must answer it. Default: `None`.
+    pub app_ping: Option<AppPing>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            app_ping: None,
+        }
+    }
+}
+
+/// An application-level ping: the message to send and the answer to expect. The answer is
+/// consumed by unisock, not delivered as a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPing {
+    /// What to send.
+    pub ping: Message,
+    /// What the server answers.
+    pub pong: Message,
 }

@@ -85,6 +85,7 @@ struct Callbacks {
     on_message: Option<Callback<Message>>,
     on_error: Option<Callback<Error>>,
     on_close: Option<Callback<CloseEvent>>,
+    on_reconnecting: Option<Callback<Reconnecting>>,
     on_wake: Option<WakeCallback>,
 }
 
@@ -120,6 +121,16 @@ impl SocketBuilder {
         self
     }
 
+    /// Called when the connection dropped (or an attempt failed) and another attempt starts
+    /// after a delay; `on_open` follows when it succeeds.
+    pub fn on_reconnecting(
+        mut self,
+        callback: impl FnMut(Reconnecting) + MaybeSend + 'static,
+    ) -> Self {
+        self.callbacks.on_reconnecting = Some(Box::new(callback));
+        self
+    }
+
     /// Called after an event is queued for [`Socket::try_recv`], from the connection's
     /// thread: ask your UI to repaint or your loop to wake up.
     pub fn on_wake(mut self, callback: impl Fn() + MaybeSend + MaybeSync + 'static) -> Self {
@@ -137,7 +148,7 @@ impl SocketBuilder {
             callbacks: self.callbacks,
             queue: queue_tx,
         };
-        let handle = session::spawn::<Backend>(url, self.options, Box::new(dispatcher))?;
+        let handle = session::spawn::<Backend>(url, self.options, Box::new(dispatcher), true)?;
         Ok(Socket {
             handle,
             queue: Mutex::new(queue_rx),
@@ -204,8 +215,15 @@ impl Socket {
         self.handle.shared().url()
     }
 
+    /// Reconnect attempts since the connection was last stable (0 while all is well).
+    pub fn retry_count(&self) -> u32 {
+        self.handle.shared().retry_count()
+    }
+
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, mpsc::Receiver<Event>> {
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -249,6 +267,24 @@ impl Outlet for Dispatcher {
                 Some(callback) => return callback(close),
                 None => Event::Close(close),
             },
+            Event::Reconnecting {
+                attempt,
+                delay,
+                close,
+            } => match &mut callbacks.on_reconnecting {
+                Some(callback) => {
+                    return callback(Reconnecting {
+                        attempt,
+                        delay,
+                        close,
+                    })
+                }
+                None => Event::Reconnecting {
+                    attempt,
+                    delay,
+                    close,
+                },
+            },
         };
         if self.queue.try_send(unhandled).is_ok() {
             if let Some(wake) = &callbacks.on_wake {
@@ -256,4 +292,15 @@ impl Outlet for Dispatcher {
             }
         }
     }
+}
+
+/// What [`SocketBuilder::on_reconnecting`] receives: the fields of [`Event::Reconnecting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconnecting {
+    /// The attempt about to be made (1 for the first retry).
+    pub attempt: u32,
+    /// The wait before it.
+    pub delay: std::time::Duration,
+    /// How the previous connection ended (1006 after a failed attempt).
+    pub close: CloseEvent,
 }

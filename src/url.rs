@@ -141,8 +141,14 @@ mod tests {
             WsUrl::parse("ftp://example.com/"),
             Err(Error::UnsupportedScheme { scheme }) if scheme == "ftp"
         ));
-        assert!(matches!(WsUrl::parse("not a url"), Err(Error::InvalidUrl { .. })));
-        assert!(matches!(WsUrl::parse("ws://"), Err(Error::InvalidUrl { .. })));
+        assert!(matches!(
+            WsUrl::parse("not a url"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            WsUrl::parse("ws://"),
+            Err(Error::InvalidUrl { .. })
+        ));
         assert!(matches!(WsUrl::parse(""), Err(Error::InvalidUrl { .. })));
     }
 

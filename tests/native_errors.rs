@@ -36,11 +36,19 @@ async fn unparsable_url_and_unsupported_scheme() {
 async fn secrets_in_the_url_never_reach_the_error() {
     let port = free_port().await;
     let url = format!("ws://user:hunter2@127.0.0.1:{port}/path?token=s3cret");
-    let error = unisock::connect(&url, Options::default()).await.unwrap_err();
+    let error = unisock::connect(&url, Options::default())
+        .await
+        .unwrap_err();
     let shown = format!("{error} {error:?}");
     assert!(matches!(error, Error::ConnectionRefused { .. }), "{shown}");
-    assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
-    assert!(shown.contains(&format!("ws://127.0.0.1:{port}/path")), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("ws://127.0.0.1:{port}/path")),
+        "{shown}"
+    );
 }
 
 /// A port nothing listens on.
@@ -71,7 +79,11 @@ async fn connect_timeout_when_the_server_never_answers() {
         matches!(result, Err(Error::ConnectTimeout { timeout: t, .. }) if t == timeout),
         "{result:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     drop(listener);
 }
 
@@ -81,16 +93,23 @@ async fn invalid_options_are_typed_errors() {
     let bad_header = Options::default().header("bad header", "x");
     assert!(matches!(
         unisock::connect(&peer.base_url, bad_header).await,
-        Err(Error::InvalidOption { option: "headers", .. })
+        Err(Error::InvalidOption {
+            option: "headers",
+            ..
+        })
     ));
     let bad_ca = Options::default().extra_ca_pem("not a certificate");
     assert!(matches!(
         unisock::connect(&peer.base_url, bad_ca).await,
-        Err(Error::InvalidOption { option: "tls.extra_ca_pem", .. })
+        Err(Error::InvalidOption {
+            option: "tls.extra_ca_pem",
+            ..
+        })
     ));
 }
 
 #[tokio::test]
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 async fn custom_headers_reach_the_server() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -105,7 +124,9 @@ async fn custom_headers_reach_the_server() {
                 .map(|v| v.to_str().unwrap().to_owned());
             Ok(response)
         };
-        let ws = tokio_tungstenite::accept_hdr_async(stream, callback).await.unwrap();
+        let ws = tokio_tungstenite::accept_hdr_async(stream, callback)
+            .await
+            .unwrap();
         drop(ws);
         seen
     });
@@ -117,14 +138,26 @@ async fn custom_headers_reach_the_server() {
 #[tokio::test]
 async fn close_code_and_reason_are_validated_like_the_browser() {
     let peer = common::rust_peer().await;
-    let (tx, _rx) = unisock::connect(&peer.base_url, Options::default()).await.unwrap();
-    assert_eq!(tx.close(1001, ""), Err(Error::InvalidCloseCode { code: 1001 }));
-    assert_eq!(tx.close(5000, ""), Err(Error::InvalidCloseCode { code: 5000 }));
+    let (tx, _rx) = unisock::connect(&peer.base_url, Options::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.close(1001, ""),
+        Err(Error::InvalidCloseCode { code: 1001 })
+    );
+    assert_eq!(
+        tx.close(5000, ""),
+        Err(Error::InvalidCloseCode { code: 5000 })
+    );
     assert_eq!(
         tx.close(1000, &"x".repeat(124)),
         Err(Error::CloseReasonTooLong { len: 124 })
     );
-    assert_eq!(tx.ready_state(), unisock::ReadyState::Open, "a rejected close changes nothing");
+    assert_eq!(
+        tx.ready_state(),
+        unisock::ReadyState::Open,
+        "a rejected close changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -134,11 +167,17 @@ async fn sending_over_the_size_limit_fails_and_the_connection_lives_on() {
     let (mut tx, mut rx) = unisock::connect(&peer.base_url, options).await.unwrap();
     assert_eq!(
         tx.try_send(vec![0u8; 1001]),
-        Err(Error::MessageTooLarge { size: 1001, max: 1000 })
+        Err(Error::MessageTooLarge {
+            size: 1001,
+            max: 1000
+        })
     );
     tx.send(Message::binary(vec![7u8; 1000])).await.unwrap();
     assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
-    assert_eq!(next_event(&mut rx).await, Event::Message(Message::binary(vec![7u8; 1000])));
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Message(Message::binary(vec![7u8; 1000]))
+    );
 }
 
 /// A server that sends `frame` right after the handshake and reports the close code it gets.
@@ -162,14 +201,19 @@ async fn server_sending(frame: WsMessage) -> (String, tokio::task::JoinHandle<Op
 #[tokio::test]
 async fn receiving_over_the_size_limit_closes_with_1009() {
     let (url, server) = server_sending(WsMessage::binary(vec![1u8; 2000])).await;
-    let options = Options::default().max_message_size(1000);
+    let options = Options::default()
+        .max_message_size(1000)
+        .without_reconnect();
     let (_tx, mut rx) = unisock::connect(&url, options).await.unwrap();
     assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
     assert!(matches!(
         next_event(&mut rx).await,
         Event::Error(Error::MessageTooLarge { max: 1000, .. })
     ));
-    assert_eq!(next_event(&mut rx).await, Event::Close(CloseEvent::abnormal()));
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Close(CloseEvent::abnormal())
+    );
     assert_eq!(server.await.unwrap(), Some(1009), "the peer is told why");
 }
 
@@ -177,10 +221,14 @@ async fn receiving_over_the_size_limit_closes_with_1009() {
 async fn invalid_utf8_text_closes_with_1007() {
     let frame = Frame::message(vec![0xff, 0xfe, b'a'], OpCode::Data(Data::Text), true);
     let (url, server) = server_sending(WsMessage::Frame(frame)).await;
-    let (_tx, mut rx) = unisock::connect(&url, Options::default()).await.unwrap();
+    let options = Options::default().without_reconnect();
+    let (_tx, mut rx) = unisock::connect(&url, options).await.unwrap();
     assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
     assert_eq!(next_event(&mut rx).await, Event::Error(Error::InvalidUtf8));
-    assert_eq!(next_event(&mut rx).await, Event::Close(CloseEvent::abnormal()));
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Close(CloseEvent::abnormal())
+    );
     assert_eq!(server.await.unwrap(), Some(u16::from(CloseCode::Invalid)));
 }
 
@@ -193,9 +241,13 @@ async fn dropped_connection_reports_1006() {
         let ws = tokio_tungstenite::accept_async(stream).await.unwrap();
         drop(ws); // no close frame: the TCP connection just ends
     });
-    let (mut tx, mut rx) = unisock::connect(&url, Options::default()).await.unwrap();
+    let options = Options::default().without_reconnect();
+    let (mut tx, mut rx) = unisock::connect(&url, options).await.unwrap();
     assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
-    assert_eq!(next_event(&mut rx).await, Event::Close(CloseEvent::abnormal()));
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Close(CloseEvent::abnormal())
+    );
     assert!(rx.next().await.is_none());
     assert_eq!(tx.send(Message::text("late")).await, Err(Error::Closed));
 }
@@ -233,8 +285,12 @@ mod tls {
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(stream).await else { return };
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else { return };
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                        return;
+                    };
                     while let Some(Ok(message)) = ws.next().await {
                         if message.is_text() || message.is_binary() {
                             let _ = ws.send(message).await;
@@ -264,7 +320,10 @@ mod tls {
         let (mut tx, mut rx) = unisock::connect(&url, options).await.expect("wss connect");
         tx.send(Message::text("over tls")).await.unwrap();
         assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
-        assert_eq!(next_event(&mut rx).await, Event::Message(Message::text("over tls")));
+        assert_eq!(
+            next_event(&mut rx).await,
+            Event::Message(Message::text("over tls"))
+        );
     }
 
     #[tokio::test]

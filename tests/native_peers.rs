@@ -11,11 +11,15 @@ use unisock::{CloseEvent, Error, Event, Message, Options};
 
 async fn open(peer: &Peer, path: &str, options: Options) -> (unisock::Sender, unisock::Receiver) {
     let url = format!("{}{path}", peer.base_url);
-    let (sender, mut receiver) = tokio::time::timeout(common::STEP, unisock::connect(&url, options))
-        .await
-        .expect("connect within the time limit")
-        .unwrap_or_else(|e| panic!("connect to {} failed: {e}", peer.name));
-    assert!(matches!(next_event(&mut receiver).await, Event::Open { .. }));
+    let (sender, mut receiver) =
+        tokio::time::timeout(common::STEP, unisock::connect(&url, options))
+            .await
+            .expect("connect within the time limit")
+            .unwrap_or_else(|e| panic!("connect to {} failed: {e}", peer.name));
+    assert!(matches!(
+        next_event(&mut receiver).await,
+        Event::Open { .. }
+    ));
     (sender, receiver)
 }
 
@@ -41,7 +45,12 @@ async fn text_and_binary(peer: Peer) {
         tx.send(message.clone()).await.expect("send");
     }
     for message in &sent {
-        assert_eq!(&expect_message(&mut rx).await, message, "echo from {}", peer.name);
+        assert_eq!(
+            &expect_message(&mut rx).await,
+            message,
+            "echo from {}",
+            peer.name
+        );
     }
     assert_eq!(tx.buffered_amount(), 0, "everything was written");
 }
@@ -81,11 +90,7 @@ async fn client_closes_with_code_and_reason(peer: Peer) {
     let close = next_non_message(&mut rx).await;
     assert_eq!(
         close,
-        Event::Close(CloseEvent {
-            code: 4001,
-            reason: "bye ✓".into(),
-            was_clean: true
-        }),
+        Event::Close(CloseEvent::new(4001, "bye ✓", true)),
         "close from {}",
         peer.name
     );
@@ -95,24 +100,28 @@ async fn client_closes_with_code_and_reason(peer: Peer) {
 }
 
 async fn server_closes_with_code_and_reason(peer: Peer) {
-    let (mut tx, mut rx) = open(&peer, "/echo", Options::default()).await;
-    tx.send(Message::text("!close 4002 server says bye")).await.unwrap();
+    let (mut tx, mut rx) = open(&peer, "/echo", Options::default().without_reconnect()).await;
+    tx.send(Message::text("!close 4002 server says bye"))
+        .await
+        .unwrap();
     let close = next_non_message(&mut rx).await;
     assert_eq!(
         close,
-        Event::Close(CloseEvent {
-            code: 4002,
-            reason: "server says bye".into(),
-            was_clean: true
-        }),
+        Event::Close(CloseEvent::new(4002, "server says bye", true)),
         "close from {}",
         peer.name
     );
-    assert!(matches!(tx.send(Message::text("late")).await, Err(Error::Closed)));
+    assert!(matches!(
+        tx.send(Message::text("late")).await,
+        Err(Error::Closed)
+    ));
 }
 
 async fn subprotocol_is_negotiated(peer: Peer) {
-    let options = Options::default().protocol("nope").protocol("superchat").protocol("chat");
+    let options = Options::default()
+        .protocol("nope")
+        .protocol("superchat")
+        .protocol("chat");
     let url = format!("{}/echo", peer.base_url);
     let (tx, mut rx) = unisock::connect(&url, options).await.expect("connect");
     assert_eq!(
@@ -134,7 +143,10 @@ async fn rejected_handshake_reports_status(peer: Peer) {
                 assert_eq!(got, status, "status from {}", peer.name);
                 assert!(url.ends_with(&format!("/status/{status}")));
             }
-            other => panic!("{}: expected HandshakeRejected({status}), got {other:?}", peer.name),
+            other => panic!(
+                "{}: expected HandshakeRejected({status}), got {other:?}",
+                peer.name
+            ),
         }
     }
 }

@@ -43,7 +43,10 @@ fn callbacks_mirror_the_browser() {
         .on_error(|error| panic!("unexpected error {error}"))
         .on_close(move |close| {
             on_close
-                .send(format!("close {} {} {}", close.code, close.reason, close.was_clean))
+                .send(format!(
+                    "close {} {} {}",
+                    close.code, close.reason, close.was_clean
+                ))
                 .unwrap()
         })
         .connect()
@@ -54,7 +57,10 @@ fn callbacks_mirror_the_browser() {
     assert_eq!(socket.ready_state(), ReadyState::Open);
     assert_eq!(socket.protocol(), "chat");
     socket.send(vec![1u8, 2, 3]).unwrap();
-    assert_eq!(events.recv_timeout(STEP).unwrap(), format!("message {:?}", Message::text("first")));
+    assert_eq!(
+        events.recv_timeout(STEP).unwrap(),
+        format!("message {:?}", Message::text("first"))
+    );
     assert_eq!(
         events.recv_timeout(STEP).unwrap(),
         format!("message {:?}", Message::binary([1u8, 2, 3]))
@@ -102,7 +108,19 @@ fn try_recv_with_a_wake_up_callback_keeps_order() {
 #[test]
 fn blocking_recv_from_another_thread() {
     let url = echo_server();
-    let socket = std::sync::Arc::new(Socket::connect(&format!("{url}/echo"), Options::default()).unwrap());
+    let options = Options::default().without_reconnect();
+    let socket = std::sync::Arc::new(Socket::connect(&format!("{url}/echo"), options).unwrap());
+    // A watchdog: if the close never comes, close() ends the session so the test fails
+    // instead of hanging in recv().
+    {
+        let socket = std::sync::Arc::downgrade(&socket);
+        std::thread::spawn(move || {
+            std::thread::sleep(STEP);
+            if let Some(socket) = socket.upgrade() {
+                let _ = socket.close(1000, "watchdog");
+            }
+        });
+    }
     let reader = {
         let socket = socket.clone();
         std::thread::spawn(move || {
@@ -119,23 +137,26 @@ fn blocking_recv_from_another_thread() {
     assert_eq!(
         events,
         [
-            Event::Open { protocol: String::new() },
+            Event::Open {
+                protocol: String::new()
+            },
             Event::Message(Message::text("ping")),
-            Event::Close(CloseEvent {
-                code: 4003,
-                reason: "server closes".into(),
-                was_clean: true
-            }),
+            Event::Close(CloseEvent::new(4003, "server closes", true)),
         ]
     );
 }
 
 #[test]
 fn failed_connect_arrives_as_error_then_close() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (tx, events) = mpsc::channel();
     let on_close = tx.clone();
     let _socket = Socket::builder(&format!("ws://127.0.0.1:{port}/"))
+        .options(Options::default().without_reconnect())
         .on_error(move |error| tx.send(Event::Error(error)).unwrap())
         .on_close(move |close| on_close.send(Event::Close(close)).unwrap())
         .connect()
@@ -144,7 +165,10 @@ fn failed_connect_arrives_as_error_then_close() {
         events.recv_timeout(STEP).unwrap(),
         Event::Error(Error::ConnectionRefused { .. })
     ));
-    assert_eq!(events.recv_timeout(STEP).unwrap(), Event::Close(CloseEvent::abnormal()));
+    assert_eq!(
+        events.recv_timeout(STEP).unwrap(),
+        Event::Close(CloseEvent::abnormal())
+    );
 }
 
 #[test]

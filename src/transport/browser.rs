@@ -53,6 +53,16 @@ impl Transport for Browser {
                 target: "in the browser (it uses its own trust store)",
             });
         }
+        if options
+            .heartbeat
+            .as_ref()
+            .is_some_and(|h| h.app_ping.is_none())
+        {
+            return Err(Error::Unsupported {
+                option: "WebSocket ping frames",
+                target: "in the browser (set Heartbeat::app_ping)",
+            });
+        }
         Ok(())
     }
 
@@ -61,10 +71,21 @@ impl Transport for Browser {
         gloo_timers::future::TimeoutFuture::new(millis)
     }
 
+    fn now() -> Duration {
+        Duration::from_secs_f64(performance_now().max(0.0) / 1000.0)
+    }
+
     fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
         wasm_bindgen_futures::spawn_local(task);
         Ok(())
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `performance.now()`: monotonic milliseconds, in pages and workers alike.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
 /// What the JS callbacks saw, waiting to be polled.
@@ -152,11 +173,7 @@ impl BrowserConnection {
         let on_close = {
             let inbox = inbox.clone();
             Closure::<dyn FnMut(JsCloseEvent)>::new(move |event: JsCloseEvent| {
-                let close = CloseEvent {
-                    code: event.code(),
-                    reason: event.reason(),
-                    was_clean: event.was_clean(),
-                };
+                let close = CloseEvent::new(event.code(), event.reason(), event.was_clean());
                 Inbox::push(&inbox, Raw::Close(close));
             })
         };
@@ -242,6 +259,14 @@ impl Connection for BrowserConnection {
         })
     }
 
+    fn start_ping(&mut self) -> Result<(), Error> {
+        // Refused up front by `check_options`; kept typed in case it is ever reached.
+        Err(Error::Unsupported {
+            option: "WebSocket ping frames",
+            target: "in the browser (use Heartbeat::app_ping)",
+        })
+    }
+
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Incoming> {
         let mut inbox = self.inbox.borrow_mut();
         loop {
@@ -275,7 +300,11 @@ impl Connection for BrowserConnection {
 /// The message of a JS exception, e.g. "SyntaxError: Failed to construct 'WebSocket': …".
 fn js_error_message(value: &JsValue) -> String {
     match value.dyn_ref::<js_sys::Error>() {
-        Some(error) => format!("{}: {}", String::from(error.name()), String::from(error.message())),
+        Some(error) => format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        ),
         None => format!("{value:?}"),
     }
 }

@@ -50,6 +50,10 @@ cfg_if::cfg_if! {
 pub(crate) enum Incoming {
     /// A complete data message.
     Message(Message),
+    /// A ping or pong from the peer: not data, but proof that it is alive (native only:
+    /// browsers answer pings themselves and never show them to the page).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    Alive,
     /// The connection ended; no more input will come.
     Closed(CloseEvent),
     /// The connection failed (protocol error, oversized or invalid message, I/O error).
@@ -83,6 +87,9 @@ pub(crate) trait Transport: 'static {
     /// A future that completes after `duration`.
     fn sleep(duration: Duration) -> Self::Sleep;
 
+    /// Monotonic time since an arbitrary fixed point (the session's clock; injectable in tests).
+    fn now() -> Duration;
+
     /// Runs `task` in the background until it completes.
     fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error>;
 }
@@ -101,6 +108,8 @@ pub(crate) trait Connection: Unpin + MaybeSend + 'static {
     /// Queues a close frame; call [`Connection::poll_flush`] to send it. `code` may be any
     /// valid close code (1002, 1009, … are used on failures).
     fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error>;
+    /// Queues a WebSocket ping frame (native heartbeat); call [`Connection::poll_flush`].
+    fn start_ping(&mut self) -> Result<(), Error>;
     /// The next incoming message or the end of the connection.
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Incoming>;
     /// A probe for bytes handed to the connection but not yet sent, readable from any thread,

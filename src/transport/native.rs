@@ -50,6 +50,11 @@ impl Transport for Native {
         tokio::time::sleep(duration)
     }
 
+    fn now() -> Duration {
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+
     fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
         // On the caller's runtime when there is one (no cross-runtime wake-ups); otherwise on
         // unisock's own background runtime, so that plain threads need no runtime at all.
@@ -137,10 +142,11 @@ fn header_pairs(options: &Options) -> Result<Vec<(HeaderName, HeaderValue)>, Err
         .headers
         .iter()
         .map(|(name, value)| {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidOption {
-                option: "headers",
-                reason: format!("{name:?} is not a valid header name"),
-            })?;
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidOption {
+                    option: "headers",
+                    reason: format!("{name:?} is not a valid header name"),
+                })?;
             let value = HeaderValue::from_str(value).map_err(|_| Error::InvalidOption {
                 option: "headers",
                 reason: format!("the value of header {name} contains invalid characters"),
@@ -260,11 +266,18 @@ impl Connection for NativeConnection {
         };
         match Pin::new(&mut self.ws).start_send(tungstenite::Message::Close(Some(frame))) {
             // Closing an already closed connection is not an error worth reporting.
-            Ok(()) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+            Ok(())
+            | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 Ok(())
             }
             Err(e) => Err(stream_error(e)),
         }
+    }
+
+    fn start_ping(&mut self) -> Result<(), Error> {
+        Pin::new(&mut self.ws)
+            .start_send(tungstenite::Message::Ping(tungstenite::Bytes::new()))
+            .map_err(stream_error)
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Incoming> {
@@ -292,21 +305,17 @@ impl Connection for NativeConnection {
                 Some(Ok(tungstenite::Message::Binary(bytes))) => {
                     Incoming::Message(Message::Binary(bytes.into()))
                 }
-                // Pings are answered by tungstenite; pongs and raw frames are not data.
-                Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)))
-                | Some(Ok(tungstenite::Message::Frame(_))) => continue,
+                // Pings are answered by tungstenite; like pongs they only prove the peer alive.
+                Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_))) => {
+                    Incoming::Alive
+                }
+                Some(Ok(tungstenite::Message::Frame(_))) => continue,
                 Some(Ok(tungstenite::Message::Close(frame))) => {
                     self.peer_close = Some(match frame {
-                        Some(frame) => CloseEvent {
-                            code: frame.code.into(),
-                            reason: frame.reason.as_str().to_owned(),
-                            was_clean: true,
-                        },
-                        None => CloseEvent {
-                            code: 1005,
-                            reason: String::new(),
-                            was_clean: true,
-                        },
+                        Some(frame) => {
+                            CloseEvent::new(frame.code.into(), frame.reason.as_str(), true)
+                        }
+                        None => CloseEvent::new(1005, "", true),
                     });
                     continue;
                 }

@@ -55,7 +55,11 @@ pub fn python_peer() -> Peer {
         "{} is missing: run scripts/install.sh",
         python.display()
     );
-    spawn_child("python websockets", &python, &["tests/peers/echo_server.py"])
+    spawn_child(
+        "python websockets",
+        &python,
+        &["tests/peers/echo_server.py"],
+    )
 }
 
 /// The Node `ws` echo server (tests/peers/echo_server.mjs).
@@ -64,7 +68,11 @@ pub fn node_peer() -> Peer {
         root().join("tests/peers/node_modules/ws").exists(),
         "tests/peers/node_modules/ws is missing: run scripts/install.sh"
     );
-    spawn_child("node ws", Path::new("node"), &["tests/peers/echo_server.mjs"])
+    spawn_child(
+        "node ws",
+        Path::new("node"),
+        &["tests/peers/echo_server.mjs"],
+    )
 }
 
 fn spawn_child(name: &'static str, program: &Path, args: &[&str]) -> Peer {

@@ -1,0 +1,333 @@
+//! [`Driver`]: the open phase of one connection. Moves queued messages out, events in,
+//! answers the heartbeat and watches the close timer, all from one poll function, so that a
+//! single task serves a connection on every target.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+
+use super::outlet::{Gone, Outlet};
+use super::shared::{Command, Shared};
+use crate::transport::{Connection, Incoming, Transport};
+use crate::{CloseEvent, Error, Event, Heartbeat, Message};
+
+/// Most rounds of work in one poll before the driver yields to other tasks.
+const POLL_BUDGET: usize = 128;
+
+/// How often to look at the browser's `bufferedAmount` while a sender waits for it to drain
+/// (the browser has no event for that).
+const DRAIN_CHECK: Duration = Duration::from_millis(5);
+
+/// How the open phase ended.
+pub(crate) enum End {
+    /// Closed; `by_user` when this side asked for it (`close()`, or every handle dropped).
+    Closed {
+        close: CloseEvent,
+        by_user: bool,
+    },
+    Failed(Error),
+}
+
+pub(crate) struct Driver<'a, T: Transport> {
+    pub(crate) connection: T::Connection,
+    commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    commands_done: &'a mut bool,
+    outlet: &'a mut dyn Outlet,
+    outlet_gone: &'a mut bool,
+    shared: &'a Shared,
+    close_timeout: Duration,
+    close_deadline: Option<Pin<Box<T::Sleep>>>,
+    by_user: bool,
+    /// User messages handed to the connection since the last completed flush.
+    unflushed_messages: u64,
+    unflushed_bytes: u64,
+    needs_flush: bool,
+    /// An event waiting for room in the outlet.
+    pending_event: Option<Event>,
+    heartbeat: Option<HeartbeatState<T>>,
+    drain_check: Option<Pin<Box<T::Sleep>>>,
+}
+
+struct HeartbeatState<T: Transport> {
+    config: Heartbeat,
+    timer: Pin<Box<T::Sleep>>,
+    /// When the unanswered ping went out.
+    ping_sent_at: Option<Duration>,
+    last_seen: Duration,
+}
+
+pub(crate) struct DriverParts<'a> {
+    pub(crate) commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    pub(crate) commands_done: &'a mut bool,
+    pub(crate) outlet: &'a mut dyn Outlet,
+    pub(crate) outlet_gone: &'a mut bool,
+    pub(crate) shared: &'a Shared,
+    pub(crate) close_timeout: Duration,
+    pub(crate) heartbeat: Option<Heartbeat>,
+}
+
+impl<'a, T: Transport> Driver<'a, T> {
+    pub(crate) fn new(connection: T::Connection, parts: DriverParts<'a>) -> Self {
+        let heartbeat = parts.heartbeat.map(|config| HeartbeatState {
+            timer: Box::pin(T::sleep(config.interval)),
+            config,
+            ping_sent_at: None,
+            last_seen: T::now(),
+        });
+        let protocol = connection.protocol().to_owned();
+        Driver {
+            connection,
+            commands: parts.commands,
+            commands_done: parts.commands_done,
+            outlet: parts.outlet,
+            outlet_gone: parts.outlet_gone,
+            shared: parts.shared,
+            close_timeout: parts.close_timeout,
+            close_deadline: None,
+            by_user: false,
+            unflushed_messages: 0,
+            unflushed_bytes: 0,
+            needs_flush: false,
+            pending_event: Some(Event::Open { protocol }),
+            heartbeat,
+            drain_check: None,
+        }
+    }
+
+    /// Runs until the connection ends. Messages handed to the connection but not confirmed
+    /// written when it ends are lost in flight; they leave the queue's accounting.
+    pub(crate) async fn run(mut self) -> End {
+        let end = std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.shared
+            .dequeue(self.unflushed_messages, self.unflushed_bytes);
+        if let End::Failed(error) = &end {
+            // Tell the peer why (1002, 1007, 1009), best effort and bounded in time.
+            let code = error.close_code();
+            if code != 1006 && self.connection.start_close(code, "").is_ok() {
+                let flush = std::future::poll_fn(|cx| self.connection.poll_flush(cx));
+                let timeout = T::sleep(self.close_timeout);
+                let _ = futures::future::select(Box::pin(flush), Box::pin(timeout)).await;
+            }
+        }
+        // Deliver a message read just before the end (e.g. a last message before close).
+        if let Some(event) = self.pending_event.take() {
+            if !*self.outlet_gone {
+                super::outlet::deliver(self.outlet, event).await;
+            }
+        }
+        end
+    }
+
+    fn closing(&self) -> bool {
+        self.close_deadline.is_some()
+    }
+
+    fn start_close(&mut self, code: u16, reason: &str, by_user: bool) -> Result<(), Error> {
+        self.connection.start_close(code, reason)?;
+        self.needs_flush = true;
+        self.by_user = by_user;
+        self.shared.enter_closing();
+        self.close_deadline = Some(Box::pin(T::sleep(self.close_timeout)));
+        Ok(())
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        for _ in 0..POLL_BUDGET {
+            let mut progress = false;
+
+            // Deliver what waits for the outlet (also tells whether we may read).
+            let may_read = self.poll_outlet(cx).is_ready();
+
+            // Outgoing: commands into the connection until it pushes back.
+            while !*self.commands_done && !self.closing() {
+                match self.connection.poll_ready(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Failed(e)),
+                    Poll::Ready(Ok(())) => {}
+                }
+                match self.commands.poll_next_unpin(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(None) => *self.commands_done = true,
+                    Poll::Ready(Some(Command::Send(message))) => {
+                        let size = message.len() as u64;
+                        // Counted before the attempt: a failed write loses it in flight.
+                        self.unflushed_messages += 1;
+                        self.unflushed_bytes += size;
+                        if let Err(e) = self.connection.start_send(message) {
+                            return Poll::Ready(End::Failed(e));
+                        }
+                        self.needs_flush = true;
+                        progress = true;
+                    }
+                    Poll::Ready(Some(Command::Close { code, reason })) => {
+                        if let Err(e) = self.start_close(code, &reason, true) {
+                            return Poll::Ready(End::Failed(e));
+                        }
+                        progress = true;
+                    }
+                }
+            }
+            if self.needs_flush {
+                match self.connection.poll_flush(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Failed(e)),
+                    Poll::Ready(Ok(())) => {
+                        self.needs_flush = false;
+                        self.shared
+                            .dequeue(self.unflushed_messages, self.unflushed_bytes);
+                        self.unflushed_messages = 0;
+                        self.unflushed_bytes = 0;
+                    }
+                }
+            }
+
+            // Incoming, only while the outlet has room (or nobody listens at all).
+            if may_read {
+                match self.connection.poll_next(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(incoming) => {
+                        progress = true;
+                        if let Some(heartbeat) = &mut self.heartbeat {
+                            heartbeat.last_seen = T::now();
+                        }
+                        match incoming {
+                            Incoming::Message(message) => {
+                                if !*self.outlet_gone && !self.is_app_pong(&message) {
+                                    self.pending_event = Some(Event::Message(message));
+                                }
+                            }
+                            Incoming::Alive => {}
+                            Incoming::Closed(close) => {
+                                let by_user = self.by_user;
+                                return Poll::Ready(End::Closed { close, by_user });
+                            }
+                            Incoming::Failed(e) => return Poll::Ready(End::Failed(e)),
+                        }
+                    }
+                }
+            }
+
+            // Every handle is gone: nobody can send or listen any more, so say goodbye.
+            if *self.commands_done && *self.outlet_gone && !self.closing() {
+                if let Err(e) = self.start_close(1000, "", true) {
+                    return Poll::Ready(End::Failed(e));
+                }
+                progress = true;
+            }
+
+            if let Some(deadline) = &mut self.close_deadline {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    tracing::debug!(
+                        url = self.shared.url(),
+                        "peer did not answer our close frame"
+                    );
+                    let by_user = self.by_user;
+                    return Poll::Ready(End::Closed {
+                        close: CloseEvent::abnormal(),
+                        by_user,
+                    });
+                }
+            }
+
+            match self.poll_heartbeat(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(End::Failed(e)),
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Pending => {}
+            }
+            self.poll_drain_check(cx);
+
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Budget spent: let other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn is_app_pong(&self, message: &Message) -> bool {
+        self.heartbeat
+            .as_ref()
+            .and_then(|h| h.config.app_ping.as_ref())
+            .is_some_and(|app| &app.pong == message)
+    }
+
+    /// Pings after `interval` of silence; declares the peer dead when nothing at all arrives
+    /// within `timeout` after the ping. `Ready(Ok)` when it sent a ping.
+    fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(heartbeat) = &mut self.heartbeat else {
+            return Poll::Pending;
+        };
+        if self.close_deadline.is_some() || heartbeat.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let now = T::now();
+        if let Some(sent) = heartbeat.ping_sent_at {
+            if heartbeat.last_seen < sent {
+                return Poll::Ready(Err(Error::HeartbeatTimeout {
+                    timeout: heartbeat.config.timeout,
+                }));
+            }
+            heartbeat.ping_sent_at = None;
+        }
+        let idle = now.saturating_sub(heartbeat.last_seen);
+        if idle < heartbeat.config.interval {
+            // Traffic proved the peer alive recently: no ping needed yet.
+            heartbeat.timer = Box::pin(T::sleep(heartbeat.config.interval - idle));
+            // Poll the new timer once so that it registers its waker.
+            let _ = heartbeat.timer.as_mut().poll(cx);
+            return Poll::Pending;
+        }
+        let sent = match &heartbeat.config.app_ping {
+            Some(app) => self.connection.start_send(app.ping.clone()),
+            None => self.connection.start_ping(),
+        };
+        sent?;
+        self.needs_flush = true;
+        heartbeat.ping_sent_at = Some(now);
+        heartbeat.timer = Box::pin(T::sleep(heartbeat.config.timeout));
+        let _ = heartbeat.timer.as_mut().poll(cx);
+        Poll::Ready(Ok(()))
+    }
+
+    /// While a sender waits for the browser's `bufferedAmount` to drain, look again every few
+    /// milliseconds and wake it (natively the session's own accounting wakes it on flush).
+    fn poll_drain_check(&mut self, cx: &mut Context<'_>) {
+        if !self.shared.has_waiters() || self.shared.platform_buffered() == 0 {
+            self.drain_check = None;
+            return;
+        }
+        let timer = self
+            .drain_check
+            .get_or_insert_with(|| Box::pin(T::sleep(DRAIN_CHECK)));
+        if timer.as_mut().poll(cx).is_ready() {
+            self.drain_check = None;
+            self.shared.wake_waiters();
+            let timer = self.drain_check.insert(Box::pin(T::sleep(DRAIN_CHECK)));
+            let _ = timer.as_mut().poll(cx);
+        }
+    }
+
+    /// Delivers the pending event if there is room; `Ready` when nothing is pending any more.
+    fn poll_outlet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if *self.outlet_gone {
+                self.pending_event = None;
+                return Poll::Ready(());
+            }
+            match self.outlet.poll_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(Gone)) => *self.outlet_gone = true,
+                Poll::Ready(Ok(())) => match self.pending_event.take() {
+                    // Delivered; check for room for the next one.
+                    Some(event) => self.outlet.emit(event),
+                    None => return Poll::Ready(()),
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! [`Shared`]: what the driver and every handle see of a connection, and [`Handle`]: the
+//! handles' side of it (send, close), including the outgoing queue's accounting.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use futures::channel::mpsc;
+
+use crate::transport::BufferedProbe;
+use crate::url::WsUrl;
+use crate::{Error, Message, Options, QueueLimits, ReadyState, WhenFull};
+
+/// What handles ask of the driver, in order.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Send(Message),
+    Close { code: u16, reason: String },
+}
+
+/// State shared between the driver and every handle.
+pub(crate) struct Shared {
+    url: WsUrl,
+    max_message_size: usize,
+    queue_limits: QueueLimits,
+    high_water_mark: u64,
+    state: AtomicU8,
+    /// The outgoing queue: messages (and their bytes) accepted by `send` and not yet written.
+    queued_messages: AtomicU64,
+    queued_bytes: AtomicU64,
+    /// Messages accepted so far (the last sequence number) and how many have left the queue.
+    accepted: Mutex<u64>,
+    dequeued: AtomicU64,
+    /// Sequence number of the first message handed back unsent at the end (`u64::MAX`: none).
+    first_unsent: AtomicU64,
+    /// Tasks waiting in `poll_ready` / `poll_flush`.
+    waiters: Mutex<Vec<Waker>>,
+    protocol: Mutex<String>,
+    probe: Mutex<Option<BufferedProbe>>,
+    /// `close()` was called: no more reconnects, connect attempts and waits are abandoned.
+    close_requested: AtomicBool,
+    driver_waker: Mutex<Option<Waker>>,
+    retry_count: AtomicU32,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // These locks guard plain counters and wakers, consistent even if a holder panicked.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(url: WsUrl, options: &Options) -> Self {
+        Shared {
+            url,
+            max_message_size: options.max_message_size,
+            queue_limits: options.queue,
+            high_water_mark: options.high_water_mark as u64,
+            state: AtomicU8::new(ReadyState::Connecting as u8),
+            queued_messages: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
+            accepted: Mutex::new(0),
+            dequeued: AtomicU64::new(0),
+            first_unsent: AtomicU64::new(u64::MAX),
+            waiters: Mutex::new(Vec::new()),
+            protocol: Mutex::new(String::new()),
+            probe: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
+            driver_waker: Mutex::new(None),
+            retry_count: AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) fn ready_state(&self) -> ReadyState {
+        ReadyState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        matches!(self.ready_state(), ReadyState::Closing | ReadyState::Closed)
+    }
+
+    /// Moves to `Connecting` or `Open`, unless a close was requested meanwhile.
+    pub(crate) fn enter(&self, state: ReadyState) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                (current < ReadyState::Closing as u8).then_some(state as u8)
+            });
+        self.wake_waiters();
+    }
+
+    pub(crate) fn enter_closing(&self) {
+        self.state
+            .fetch_max(ReadyState::Closing as u8, Ordering::AcqRel);
+    }
+
+    pub(crate) fn finish(&self) {
+        self.state
+            .store(ReadyState::Closed as u8, Ordering::Release);
+        *lock(&self.probe) = None;
+        self.wake_waiters();
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        self.url.redacted()
+    }
+
+    pub(crate) fn protocol(&self) -> String {
+        lock(&self.protocol).clone()
+    }
+
+    pub(crate) fn set_connection(&self, protocol: &str, probe: Option<BufferedProbe>) {
+        *lock(&self.protocol) = protocol.to_owned();
+        *lock(&self.probe) = probe;
+    }
+
+    pub(crate) fn retry_count(&self) -> u32 {
+        self.retry_count.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_retry_count(&self, attempt: u32) {
+        self.retry_count.store(attempt, Ordering::Release);
+    }
+
+    /// Bytes waiting in the platform's own buffer (the browser's `bufferedAmount`).
+    pub(crate) fn platform_buffered(&self) -> u64 {
+        lock(&self.probe).as_ref().map_or(0, |probe| probe())
+    }
+
+    /// Bytes sent and not yet on the network: the browser's `bufferedAmount`, plus what waits
+    /// in unisock's queue (also while reconnecting).
+    pub(crate) fn buffered_amount(&self) -> u64 {
+        self.queued_bytes.load(Ordering::Acquire) + self.platform_buffered()
+    }
+
+    /// Messages waiting in the outgoing queue.
+    pub(crate) fn queued_messages(&self) -> u64 {
+        self.queued_messages.load(Ordering::Acquire)
+    }
+
+    /// How many accepted messages have left the queue (written, lost in flight or handed back).
+    pub(crate) fn dequeued(&self) -> u64 {
+        self.dequeued.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn close_requested(&self) -> bool {
+        self.close_requested.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_driver_waker(&self, waker: &Waker) {
+        let mut slot = lock(&self.driver_waker);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    fn wake_driver(&self) {
+        if let Some(waker) = lock(&self.driver_waker).take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether the queue has room for one more message (for the `Sink`).
+    fn queue_has_room(&self) -> bool {
+        let messages = self.queued_messages();
+        messages < self.queue_limits.max_messages as u64
+            && (messages == 0
+                || self.queued_bytes.load(Ordering::Acquire) < self.queue_limits.max_bytes as u64)
+    }
+
+    fn queue_full_error(&self) -> Error {
+        Error::QueueFull {
+            messages: self.queued_messages() as usize,
+            bytes: self.queued_bytes.load(Ordering::Acquire) as usize,
+        }
+    }
+
+    /// `Sink::poll_ready`: `Some(result)` when decided, `None` to wait (after registering).
+    pub(crate) fn sink_ready(&self) -> Option<Result<(), Error>> {
+        if self.is_closing() {
+            return Some(Err(Error::Closed));
+        }
+        let room = self.queue_has_room();
+        if !room && self.queue_limits.when_full == WhenFull::Error {
+            return Some(Err(self.queue_full_error()));
+        }
+        (room && self.buffered_amount() <= self.high_water_mark).then_some(Ok(()))
+    }
+
+    /// Registers a task to be woken on the next write progress or state change.
+    pub(crate) fn register_waiter(&self, waker: &Waker) {
+        let mut waiters = lock(&self.waiters);
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn has_waiters(&self) -> bool {
+        !lock(&self.waiters).is_empty()
+    }
+
+    pub(crate) fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *lock(&self.waiters));
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Whether the message with sequence number `seq` has gone out (or was lost in flight),
+    /// as opposed to still waiting or handed back unsent: `None` while it waits.
+    pub(crate) fn flushed(&self, seq: u64) -> Option<bool> {
+        if seq >= self.first_unsent.load(Ordering::Acquire) {
+            return Some(false);
+        }
+        (self.dequeued() >= seq).then_some(true)
+    }
+
+    /// The remaining `messages` are handed back unsent.
+    pub(crate) fn hand_back(&self, messages: u64, bytes: u64) {
+        if messages > 0 {
+            self.first_unsent
+                .store(self.dequeued() + 1, Ordering::Release);
+        }
+        self.dequeue(messages, bytes);
+    }
+
+    /// `messages` accepted messages of `bytes` bytes left the queue.
+    pub(crate) fn dequeue(&self, messages: u64, bytes: u64) {
+        if messages == 0 && bytes == 0 {
+            return;
+        }
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.queued_messages.fetch_sub(messages, Ordering::AcqRel);
+        self.dequeued.fetch_add(messages, Ordering::AcqRel);
+        self.wake_waiters();
+    }
+}
+
+/// A handle's way to the driver: what `Sender` and `Socket` have in common.
+pub(crate) struct Handle {
+    shared: std::sync::Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        shared: std::sync::Arc<Shared>,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        Handle { shared, commands }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Queues a message; returns its sequence number (for flush tracking).
+    pub(crate) fn send(&self, message: Message) -> Result<u64, Error> {
+        let shared = &*self.shared;
+        let size = message.len();
+        if size > shared.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size,
+                max: shared.max_message_size,
+            });
+        }
+        if shared.is_closing() {
+            return Err(Error::Closed);
+        }
+        // One lock around admission and enqueueing: sequence numbers follow channel order and
+        // the limits hold, also with several handles sending at once.
+        let mut accepted = lock(&shared.accepted);
+        let messages = shared.queued_messages();
+        let bytes = shared.queued_bytes.load(Ordering::Acquire);
+        let limits = &shared.queue_limits;
+        if messages >= limits.max_messages as u64
+            || (messages > 0 && bytes + size as u64 > limits.max_bytes as u64)
+        {
+            return Err(shared.queue_full_error());
+        }
+        shared.queued_messages.fetch_add(1, Ordering::AcqRel);
+        shared.queued_bytes.fetch_add(size as u64, Ordering::AcqRel);
+        if self
+            .commands
+            .unbounded_send(Command::Send(message))
+            .is_err()
+        {
+            shared.queued_messages.fetch_sub(1, Ordering::AcqRel);
+            shared.queued_bytes.fetch_sub(size as u64, Ordering::AcqRel);
+            return Err(Error::Closed);
+        }
+        *accepted += 1;
+        Ok(*accepted)
+    }
+
+    /// Starts the closing handshake after everything already sent. Like the browser's
+    /// `close()`: validates the code and reason, does nothing if already closing or closed.
+    pub(crate) fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        validate_close(code, reason)?;
+        let shared = &*self.shared;
+        if shared.close_requested.swap(true, Ordering::AcqRel) || shared.is_closing() {
+            return Ok(());
+        }
+        shared.enter_closing();
+        let _ = self.commands.unbounded_send(Command::Close {
+            code,
+            reason: reason.to_owned(),
+        });
+        shared.wake_driver();
+        shared.wake_waiters();
+        Ok(())
+    }
+}
+
+/// The browser's rules for `close(code, reason)`, applied on every target.
+pub(crate) fn validate_close(code: u16, reason: &str) -> Result<(), Error> {
+    if code != 1000 && !(3000..=4999).contains(&code) {
+        return Err(Error::InvalidCloseCode { code });
+    }
+    if reason.len() > 123 {
+        return Err(Error::CloseReasonTooLong { len: reason.len() });
+    }
+    Ok(())
+}

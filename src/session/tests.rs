@@ -1,0 +1,691 @@
+//! Deterministic tests of the session state machine: a fake transport with a virtual clock
+//! (no real sleeping, no sockets), driven step by step on a single-threaded executor.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::executor::LocalPool;
+use futures::task::LocalSpawnExt;
+
+use super::{spawn, Handle};
+use crate::transport::{BufferedProbe, Connection, Incoming, MaybeSend, Transport};
+use crate::url::WsUrl;
+use crate::{
+    AppPing, CloseEvent, Endpoint, Error, Event, Heartbeat, Message, Options, QueueLimits,
+    ReadyState, Reconnect,
+};
+
+/// What the next connect attempt does.
+#[derive(Clone, Copy, Debug)]
+enum Plan {
+    Accept,
+    Refuse,
+    Reject(u16),
+    /// Never answers (for connect timeouts).
+    Hang,
+}
+
+#[derive(Default)]
+struct Wire {
+    sent: Vec<Message>,
+    pings: usize,
+    incoming: VecDeque<Incoming>,
+    closed_with: Option<(u16, String)>,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct World {
+    now: Duration,
+    timers: Vec<(Duration, Waker)>,
+    plans: VecDeque<Plan>,
+    /// When each connect attempt started, and to which URL.
+    attempts: Vec<(Duration, String)>,
+    wires: Vec<Wire>,
+    spawner: Option<futures::executor::LocalSpawner>,
+}
+
+thread_local! {
+    static WORLD: RefCell<World> = RefCell::new(World::default());
+}
+
+fn world<R>(f: impl FnOnce(&mut World) -> R) -> R {
+    WORLD.with(|w| f(&mut w.borrow_mut()))
+}
+
+struct Fake;
+
+struct FakeSleep(Duration);
+
+impl Future for FakeSleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.0;
+        world(|w| {
+            if w.now >= deadline {
+                Poll::Ready(())
+            } else {
+                w.timers.push((deadline, cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+    }
+}
+
+struct FakeConnection(usize);
+
+impl Transport for Fake {
+    type Connection = FakeConnection;
+    type Sleep = FakeSleep;
+
+    fn connect(
+        url: &WsUrl,
+        _options: &Options,
+    ) -> impl Future<Output = Result<FakeConnection, Error>> + MaybeSend + 'static {
+        let plan = world(|w| {
+            w.attempts.push((w.now, url.as_str().to_owned()));
+            w.plans.pop_front().unwrap_or(Plan::Refuse)
+        });
+        let url = url.redacted().to_owned();
+        async move {
+            match plan {
+                Plan::Accept => Ok(FakeConnection(world(|w| {
+                    w.wires.push(Wire::default());
+                    w.wires.len() - 1
+                }))),
+                Plan::Refuse => Err(Error::ConnectionRefused { url }),
+                Plan::Reject(status) => Err(Error::HandshakeRejected { url, status }),
+                Plan::Hang => std::future::pending().await,
+            }
+        }
+    }
+
+    fn check_options(_: &Options) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn sleep(duration: Duration) -> FakeSleep {
+        FakeSleep(world(|w| w.now) + duration)
+    }
+
+    fn now() -> Duration {
+        world(|w| w.now)
+    }
+
+    fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
+        let spawner = world(|w| w.spawner.clone()).expect("a simulation is running");
+        spawner.spawn_local(task).expect("spawn");
+        Ok(())
+    }
+}
+
+impl FakeConnection {
+    fn wire<R>(&self, f: impl FnOnce(&mut Wire) -> R) -> R {
+        world(|w| f(&mut w.wires[self.0]))
+    }
+}
+
+impl Connection for FakeConnection {
+    fn protocol(&self) -> &str {
+        ""
+    }
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        self.wire(|wire| wire.sent.push(message));
+        Ok(())
+    }
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        // A cooperative peer: answers our close frame with the same code and reason.
+        self.wire(|wire| {
+            wire.closed_with = Some((code, reason.to_owned()));
+            wire.incoming
+                .push_back(Incoming::Closed(CloseEvent::new(code, reason, true)));
+        });
+        Ok(())
+    }
+    fn start_ping(&mut self) -> Result<(), Error> {
+        self.wire(|wire| wire.pings += 1);
+        Ok(())
+    }
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Incoming> {
+        self.wire(|wire| match wire.incoming.pop_front() {
+            Some(incoming) => Poll::Ready(incoming),
+            None => {
+                wire.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+    fn buffered_probe(&self) -> Option<BufferedProbe> {
+        None
+    }
+}
+
+/// One simulated session: the executor, the handle and the events it emitted.
+struct Sim {
+    pool: LocalPool,
+    handle: Handle,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Sim {
+    fn start(plans: &[Plan], options: Options, retry_first_connect: bool) -> Sim {
+        let pool = LocalPool::new();
+        WORLD.with(|w| {
+            *w.borrow_mut() = World {
+                plans: plans.iter().copied().collect(),
+                spawner: Some(pool.spawner()),
+                ..World::default()
+            }
+        });
+        let (tx, events) = mpsc::channel(1024);
+        let url = WsUrl::parse("ws://fake.test/").unwrap();
+        let handle = spawn::<Fake>(url, options, Box::new(tx), retry_first_connect).unwrap();
+        let mut sim = Sim {
+            pool,
+            handle,
+            events,
+        };
+        sim.run();
+        sim
+    }
+
+    fn run(&mut self) {
+        self.pool.run_until_stalled();
+    }
+
+    /// Moves the virtual clock forward, firing timers in order.
+    fn advance(&mut self, by: Duration) {
+        let target = world(|w| w.now) + by;
+        loop {
+            self.run();
+            let due = world(|w| {
+                let next = w
+                    .timers
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .filter(|t| *t <= target)
+                    .min()?;
+                w.now = next;
+                let (fire, keep) = std::mem::take(&mut w.timers)
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|(t, _)| *t <= next);
+                w.timers = keep;
+                Some(fire)
+            });
+            match due {
+                Some(fire) => fire.into_iter().for_each(|(_, waker)| waker.wake()),
+                None => break,
+            }
+        }
+        world(|w| w.now = target);
+        self.run();
+    }
+
+    fn now(&self) -> Duration {
+        world(|w| w.now)
+    }
+
+    /// Every event emitted so far.
+    fn take_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.events.try_recv().ok()).collect()
+    }
+
+    /// Makes connection `wire` receive something.
+    fn inject(&mut self, wire: usize, incoming: Incoming) {
+        let waker = world(|w| {
+            w.wires[wire].incoming.push_back(incoming);
+            w.wires[wire].waker.take()
+        });
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.run();
+    }
+
+    fn sent(&self, wire: usize) -> Vec<Message> {
+        world(|w| w.wires[wire].sent.clone())
+    }
+
+    fn attempts(&self) -> Vec<Duration> {
+        world(|w| w.attempts.iter().map(|(t, _)| *t).collect())
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn options(reconnect: Reconnect) -> Options {
+    Options::default().reconnect(reconnect).heartbeat(None)
+}
+
+fn reconnect() -> Reconnect {
+    Reconnect {
+        min_delay: ms(100),
+        max_delay: ms(1000),
+        factor: 2.0,
+        max_retries: None,
+        min_uptime: Duration::from_secs(5),
+        ..Reconnect::default()
+    }
+}
+
+/// The (attempt, delay) of every Reconnecting event, in order.
+fn reconnects(events: &[Event]) -> Vec<(u32, Duration)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reconnecting { attempt, delay, .. } => Some((*attempt, *delay)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count_opens(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Open { .. }))
+        .count()
+}
+
+#[test]
+fn reconnects_on_the_promised_backoff_schedule() {
+    use Plan::*;
+    let mut sim = Sim::start(
+        &[Accept, Refuse, Refuse, Refuse, Accept],
+        options(reconnect()),
+        false,
+    );
+    assert_eq!(
+        sim.take_events(),
+        [Event::Open {
+            protocol: String::new()
+        }]
+    );
+
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    let schedule = reconnects(&events);
+    assert_eq!(
+        schedule.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    for (attempt, delay) in &schedule {
+        let ceiling = ms(100) * 2u32.pow(attempt - 1);
+        assert!(
+            *delay <= ceiling,
+            "attempt {attempt}: {delay:?} > {ceiling:?}"
+        );
+    }
+    // Each attempt starts exactly after the announced delay: no hidden waits, no polling.
+    let attempts = sim.attempts();
+    assert_eq!(attempts.len(), 5);
+    for (i, (_, delay)) in schedule.iter().enumerate() {
+        assert_eq!(attempts[i + 1] - attempts[i], *delay, "attempt {}", i + 1);
+    }
+    assert_eq!(count_opens(&events), 1, "open again after the last attempt");
+    assert!(matches!(events.last(), Some(Event::Open { .. })));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Error(Error::ConnectionRefused { .. })))
+            .count(),
+        3
+    );
+    assert_eq!(sim.handle.shared().ready_state(), ReadyState::Open);
+}
+
+#[test]
+fn only_a_connection_that_stayed_up_resets_the_attempt_count() {
+    use Plan::*;
+    let mut sim = Sim::start(&[Accept, Accept, Accept], options(reconnect()), false);
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    sim.advance(ms(200)); // reconnected (attempt 1)
+    sim.advance(Duration::from_secs(1)); // up 1 s < min_uptime
+    sim.inject(1, Incoming::Closed(CloseEvent::abnormal()));
+    sim.advance(ms(400)); // reconnected (attempt 2)
+    sim.advance(Duration::from_secs(6)); // up 6 s >= min_uptime
+    sim.inject(2, Incoming::Closed(CloseEvent::abnormal()));
+    let attempts: Vec<u32> = reconnects(&sim.take_events())
+        .iter()
+        .map(|(a, _)| *a)
+        .collect();
+    assert_eq!(attempts, [1, 2, 1]);
+}
+
+#[test]
+fn gives_up_after_max_retries_and_the_close_is_final() {
+    let policy = Reconnect {
+        max_retries: Some(2),
+        ..reconnect()
+    };
+    let mut sim = Sim::start(&[Plan::Accept], options(policy), false);
+    sim.inject(
+        0,
+        Incoming::Closed(CloseEvent::new(1001, "going away", true)),
+    );
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    assert_eq!(reconnects(&events).len(), 2);
+    assert_eq!(events.last(), Some(&Event::Close(CloseEvent::abnormal())));
+    assert_eq!(sim.attempts().len(), 3, "the first connect and two retries");
+    assert_eq!(sim.handle.shared().ready_state(), ReadyState::Closed);
+}
+
+#[test]
+fn policy_violation_close_is_terminal() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    sim.inject(0, Incoming::Closed(CloseEvent::new(1008, "policy", true)));
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    assert_eq!(reconnects(&events), []);
+    assert_eq!(
+        events.last(),
+        Some(&Event::Close(CloseEvent::new(1008, "policy", true)))
+    );
+    assert_eq!(sim.attempts().len(), 1);
+}
+
+#[test]
+fn unauthorized_handshake_is_terminal_but_unavailable_is_retried() {
+    use Plan::*;
+    let mut sim = Sim::start(
+        &[Accept, Reject(503), Reject(401)],
+        options(reconnect()),
+        false,
+    );
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    assert_eq!(reconnects(&events).len(), 2, "503 retried, 401 not");
+    assert!(matches!(
+        events[events.len() - 2],
+        Event::Error(Error::HandshakeRejected { status: 401, .. })
+    ));
+    assert_eq!(events.last(), Some(&Event::Close(CloseEvent::abnormal())));
+}
+
+#[test]
+fn a_close_the_user_asked_for_never_reconnects() {
+    let mut sim = Sim::start(&[Plan::Accept, Plan::Accept], options(reconnect()), false);
+    sim.handle.close(4000, "bye").unwrap();
+    sim.advance(Duration::from_secs(10));
+    let events = sim.take_events();
+    assert_eq!(
+        events.last(),
+        Some(&Event::Close(CloseEvent::new(4000, "bye", true)))
+    );
+    assert_eq!(reconnects(&events), []);
+    assert_eq!(
+        world(|w| w.wires[0].closed_with.clone()),
+        Some((4000, "bye".into()))
+    );
+    assert_eq!(sim.attempts().len(), 1);
+}
+
+#[test]
+fn custom_predicate_decides() {
+    let policy = reconnect()
+        .should_reconnect(|why| !matches!(why, crate::Disconnect::Closed(c) if c.code == 4000));
+    let mut sim = Sim::start(&[Plan::Accept], options(policy), false);
+    sim.inject(
+        0,
+        Incoming::Closed(CloseEvent::new(4000, "done for good", true)),
+    );
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(reconnects(&sim.take_events()), []);
+}
+
+#[test]
+fn first_connect_is_retried_only_when_asked() {
+    let mut sim = Sim::start(&[Plan::Refuse, Plan::Accept], options(reconnect()), false);
+    let events = sim.take_events();
+    assert!(matches!(
+        events[0],
+        Event::Error(Error::ConnectionRefused { .. })
+    ));
+    assert_eq!(events[1], Event::Close(CloseEvent::abnormal()));
+
+    let mut sim = Sim::start(&[Plan::Refuse, Plan::Accept], options(reconnect()), true);
+    sim.advance(Duration::from_secs(1));
+    let events = sim.take_events();
+    assert_eq!(reconnects(&events).len(), 1);
+    assert!(matches!(events.last(), Some(Event::Open { .. })));
+}
+
+#[test]
+fn connect_timeout_applies_to_every_attempt() {
+    use Plan::*;
+    let options = options(reconnect()).connect_timeout(ms(300));
+    let mut sim = Sim::start(&[Hang, Hang, Accept], options, true);
+    sim.advance(Duration::from_secs(5));
+    let events = sim.take_events();
+    let timeouts = events
+        .iter()
+        .filter(|e| matches!(e, Event::Error(Error::ConnectTimeout { timeout, .. }) if *timeout == ms(300)))
+        .count();
+    assert_eq!(timeouts, 2);
+    assert!(matches!(events.last(), Some(Event::Open { .. })));
+    let attempts = sim.attempts();
+    let (_, first_delay) = reconnects(&events)[0];
+    assert_eq!(attempts[1] - attempts[0], ms(300) + first_delay);
+}
+
+#[test]
+fn queued_while_down_goes_out_in_order_after_reconnect() {
+    let limits = QueueLimits {
+        max_messages: 3,
+        max_bytes: 1000,
+        ..QueueLimits::default()
+    };
+    let options = Options {
+        queue: limits,
+        ..options(reconnect())
+    };
+    let mut sim = Sim::start(&[Plan::Accept, Plan::Accept], options, false);
+    sim.handle.send(Message::text("a")).unwrap();
+    sim.run();
+    assert_eq!(sim.sent(0), [Message::text("a")]);
+
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    assert_eq!(sim.handle.shared().ready_state(), ReadyState::Connecting);
+    for text in ["b", "c", "d"] {
+        sim.handle.send(Message::text(text)).unwrap();
+    }
+    assert_eq!(
+        sim.handle.send(Message::text("e")),
+        Err(Error::QueueFull {
+            messages: 3,
+            bytes: 3
+        }),
+        "over the count limit: refused, not dropped"
+    );
+    assert_eq!(sim.handle.shared().buffered_amount(), 3);
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(
+        sim.sent(1),
+        [Message::text("b"), Message::text("c"), Message::text("d")]
+    );
+    assert_eq!(sim.handle.shared().buffered_amount(), 0);
+    sim.handle.send(Message::text("e")).unwrap();
+    sim.run();
+    assert_eq!(sim.sent(1).last(), Some(&Message::text("e")));
+}
+
+#[test]
+fn byte_limit_refuses_what_does_not_fit() {
+    let options = Options {
+        queue: QueueLimits {
+            max_messages: 100,
+            max_bytes: 10,
+            ..QueueLimits::default()
+        },
+        ..options(reconnect())
+    };
+    // Hanging connect: everything stays queued.
+    let sim = Sim::start(&[Plan::Hang], options, false);
+    sim.handle.send(Message::binary(vec![0; 8])).unwrap();
+    assert_eq!(
+        sim.handle.send(Message::binary(vec![0; 3])),
+        Err(Error::QueueFull {
+            messages: 1,
+            bytes: 8
+        })
+    );
+    sim.handle.send(Message::binary(vec![0; 2])).unwrap();
+}
+
+#[test]
+fn unsent_messages_are_handed_back_in_the_final_close() {
+    let mut sim = Sim::start(&[Plan::Hang], options(reconnect()), false);
+    for text in ["one", "two", "three"] {
+        sim.handle.send(Message::text(text)).unwrap();
+    }
+    sim.handle.close(1000, "").unwrap();
+    sim.run();
+    let events = sim.take_events();
+    let Some(Event::Close(close)) = events.last() else {
+        panic!("no close: {events:?}");
+    };
+    assert_eq!(
+        close.unsent,
+        [
+            Message::text("one"),
+            Message::text("two"),
+            Message::text("three")
+        ]
+    );
+    assert_eq!(sim.handle.shared().buffered_amount(), 0);
+    assert_eq!(sim.handle.send(Message::text("late")), Err(Error::Closed));
+}
+
+fn heartbeat_options() -> Options {
+    options(reconnect()).heartbeat(Some(Heartbeat {
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+        app_ping: None,
+    }))
+}
+
+#[test]
+fn silent_peer_is_declared_dead_within_interval_plus_timeout() {
+    let mut sim = Sim::start(&[Plan::Accept, Plan::Accept], heartbeat_options(), false);
+    let opened = sim.now();
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(
+        world(|w| w.wires[0].pings),
+        1,
+        "a ping after 10 s of silence"
+    );
+    sim.advance(ms(4999));
+    assert!(!sim
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::Error(_))));
+    sim.advance(ms(1));
+    let events = sim.take_events();
+    assert!(
+        matches!(events[0], Event::Error(Error::HeartbeatTimeout { timeout }) if timeout == Duration::from_secs(5)),
+        "{events:?}"
+    );
+    assert!(matches!(events[1], Event::Reconnecting { attempt: 1, .. }));
+    assert_eq!(sim.now() - opened, Duration::from_secs(15));
+}
+
+#[test]
+fn traffic_keeps_the_connection_alive_without_pings() {
+    let mut sim = Sim::start(&[Plan::Accept], heartbeat_options(), false);
+    for i in 0..20 {
+        sim.advance(Duration::from_secs(3));
+        sim.inject(0, Incoming::Message(Message::text(i.to_string())));
+    }
+    assert_eq!(world(|w| w.wires[0].pings), 0);
+    // A pong (or any sign of life) after a ping also keeps it alive.
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(world(|w| w.wires[0].pings), 1);
+    sim.inject(0, Incoming::Alive);
+    sim.advance(Duration::from_secs(5));
+    assert!(!sim
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::Error(_) | Event::Reconnecting { .. })));
+}
+
+#[test]
+fn application_ping_is_sent_and_its_pong_swallowed() {
+    let app_ping = AppPing {
+        ping: Message::text("ping"),
+        pong: Message::text("pong"),
+    };
+    let options = options(reconnect()).heartbeat(Some(Heartbeat {
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+        app_ping: Some(app_ping),
+    }));
+    let mut sim = Sim::start(&[Plan::Accept], options, false);
+    sim.take_events();
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.sent(0), [Message::text("ping")]);
+    sim.inject(0, Incoming::Message(Message::text("pong")));
+    sim.advance(Duration::from_secs(5));
+    assert_eq!(
+        sim.take_events(),
+        [],
+        "the pong is not delivered and the peer counts as alive"
+    );
+}
+
+#[test]
+fn endpoint_provider_is_asked_before_every_attempt() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let options = options(reconnect()).endpoint(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        Endpoint {
+            url: format!("ws://fake.test/?token={n}"),
+            headers: Vec::new(),
+        }
+    });
+    let mut sim = Sim::start(&[Plan::Accept, Plan::Refuse, Plan::Accept], options, false);
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    sim.advance(Duration::from_secs(5));
+    let urls: Vec<String> = world(|w| w.attempts.iter().map(|(_, u)| u.clone()).collect());
+    assert_eq!(
+        urls,
+        [
+            "ws://fake.test/?token=0",
+            "ws://fake.test/?token=1",
+            "ws://fake.test/?token=2"
+        ]
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn close_during_the_backoff_wait_ends_at_once() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+    sim.handle.send(Message::text("queued")).unwrap();
+    sim.handle.close(1000, "").unwrap();
+    sim.run();
+    let events = sim.take_events();
+    let Some(Event::Close(close)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(close.unsent, [Message::text("queued")]);
+    assert_eq!(sim.attempts().len(), 1, "no attempt after close()");
+}
