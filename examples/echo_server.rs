@@ -1,10 +1,14 @@
 //! The test echo server as a program, for the browser tests (which cannot start one
 //! themselves): `cargo run --example echo_server [port]` prints `LISTENING <port>` when ready.
-//! The contract it follows is in tests/peers/README.md. Native only.
+//! The contract it follows is in tests/peers/README.md; `/proxy` controls a fault-injection
+//! proxy (see tests/support/echo_server.rs). Native only.
 
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "../tests/support/echo_server.rs"]
 mod echo_server;
+#[cfg(not(target_arch = "wasm32"))]
+#[path = "../tests/support/fault_proxy.rs"]
+mod fault_proxy;
 
 #[cfg(not(target_arch = "wasm32"))]
 #[tokio::main]

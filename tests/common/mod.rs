@@ -13,6 +13,8 @@ use unisock::{Event, Receiver};
 
 #[path = "../support/echo_server.rs"]
 pub mod echo_server;
+#[path = "../support/fault_proxy.rs"]
+pub mod fault_proxy;
 
 /// Upper bound for anything a test waits for: a failing test ends, it never hangs.
 pub const STEP: Duration = Duration::from_secs(20);

@@ -3,7 +3,12 @@
 //! subprotocol selection, `!close <code> <reason>`), like the Python and Node peers.
 //!
 //! Used in-process by the native tests and as `cargo run --example echo_server` by the browser
-//! tests.
+//! tests. For the browser's fault-injection tests, which cannot start a proxy themselves, the
+//! WebSocket path `/proxy` starts a [`FaultProxy`] in front of this server, answers
+//! `PORT <port>`, then takes the commands `rst`, `fin`, `blackhole` and `refuse <ms>` (each
+//! answered `ok`); the proxy lives as long as that control connection.
+//!
+//! Includers must also include `fault_proxy.rs` as a sibling module named `fault_proxy`.
 
 #![allow(dead_code)]
 
@@ -18,6 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::fault_proxy::{Cut, FaultProxy};
+
 /// Subprotocols the server accepts; it picks the first one the client offers.
 pub const PROTOCOLS: [&str; 3] = ["chat", "superchat", "unisock.test"];
 
@@ -27,7 +34,7 @@ pub async fn spawn(port: u16) -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream));
+            tokio::spawn(serve(stream, addr));
         }
     });
     Ok(addr)
@@ -62,7 +69,7 @@ fn handshake(request: &Request, mut response: Response) -> Result<Response, Erro
     Ok(response)
 }
 
-async fn serve(stream: TcpStream) {
+async fn serve(stream: TcpStream, own_addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     // `GET /hang`: accept the TCP connection but never answer the handshake (bounded), for
     // connect-timeout tests that cannot open a raw listener themselves (the browser's).
@@ -73,12 +80,20 @@ async fn serve(stream: TcpStream) {
             return;
         }
     }
+    let mut path = String::new();
+    let callback = |request: &Request, response: Response| {
+        path = request.uri().path().to_owned();
+        handshake(request, response)
+    };
     let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
     let Ok(mut ws) =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, handshake, Some(config)).await
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
     else {
         return;
     };
+    if path == "/proxy" {
+        return control_proxy(ws, own_addr).await;
+    }
     while let Some(Ok(message)) = ws.next().await {
         let reply = match message {
             // `!big <n>` (this server only): reply with n bytes, for receive-limit tests.
@@ -105,6 +120,38 @@ async fn serve(stream: TcpStream) {
             _ => continue,
         };
         if ws.send(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The `/proxy` control connection: runs a fault proxy in front of this server.
+async fn control_proxy(
+    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    own_addr: SocketAddr,
+) {
+    let Ok(proxy) = FaultProxy::start(own_addr).await else {
+        return;
+    };
+    let port = format!("PORT {}", proxy.addr().port());
+    if ws.send(Message::text(port)).await.is_err() {
+        return;
+    }
+    while let Some(Ok(Message::Text(command))) = ws.next().await {
+        let command = command.as_str();
+        match command.split_once(' ').unwrap_or((command, "")) {
+            ("rst", _) => proxy.cut(Cut::Rst),
+            ("fin", _) => proxy.cut(Cut::Fin),
+            ("blackhole", _) => proxy.blackhole(),
+            ("refuse", ms) => proxy.refuse_for(Duration::from_millis(ms.parse().unwrap_or(0))),
+            _ => {
+                let _ = ws
+                    .send(Message::text(format!("unknown command {command:?}")))
+                    .await;
+                continue;
+            }
+        }
+        if ws.send(Message::text("ok")).await.is_err() {
             return;
         }
     }
