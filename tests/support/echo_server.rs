@@ -69,6 +69,7 @@ fn handshake(request: &Request, mut response: Response) -> Result<Response, Erro
     Ok(response)
 }
 
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 async fn serve(stream: TcpStream, own_addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     // `GET /hang`: accept the TCP connection but never answer the handshake (bounded), for
