@@ -266,3 +266,53 @@ async fn callback_socket_in_the_browser() {
     assert_eq!(socket.ready_state(), ReadyState::Closed);
     assert_eq!(socket.try_recv(), None);
 }
+
+#[wasm_bindgen_test]
+async fn sink_waits_above_the_high_water_mark_while_the_peer_does_not_read() {
+    const CHUNK: usize = 64 << 10;
+    const COUNT: u32 = 400; // 25 MiB
+    let options = Options {
+        high_water_mark: 256 << 10,
+        ..Options::default().without_reconnect()
+    };
+    let (tx, mut rx) = open("/stall", options).await;
+    let state = Rc::new(RefCell::new((0u32, 0u64, None::<unisock::Sender>)));
+    {
+        let state = state.clone();
+        let mut tx = tx;
+        wasm_bindgen_futures::spawn_local(async move {
+            for _ in 0..COUNT {
+                tx.feed(Message::binary(vec![7u8; CHUNK])).await.unwrap();
+                let mut s = state.borrow_mut();
+                s.0 += 1;
+                s.1 = s.1.max(tx.buffered_amount());
+            }
+            tx.flush().await.unwrap();
+            state.borrow_mut().2 = Some(tx);
+        });
+    }
+    gloo_timers::future::TimeoutFuture::new(1000).await;
+    let during_stall = state.borrow().0;
+    assert!(during_stall < COUNT, "the producer was not held back");
+    within("the producer", async {
+        while state.borrow().2.is_none() {
+            gloo_timers::future::TimeoutFuture::new(20).await;
+        }
+    })
+    .await;
+    let (_, worst, tx) = std::mem::take(&mut *state.borrow_mut());
+    // The browser's own buffer counts too: at most the mark plus the message let in.
+    assert!(
+        worst <= (256 << 10) + CHUNK as u64,
+        "buffered {worst} bytes"
+    );
+    let mut tx = tx.unwrap();
+    tx.send(Message::text("!count")).await.unwrap();
+    assert_eq!(
+        next_event(&mut rx).await,
+        Event::Message(Message::text(format!(
+            "count {COUNT} {}",
+            u64::from(COUNT) * CHUNK as u64
+        )))
+    );
+}

@@ -338,3 +338,96 @@ mod tls {
         ));
     }
 }
+
+mod backpressure {
+    use super::*;
+    use unisock::{QueueLimits, WhenFull};
+
+    const CHUNK: usize = 64 << 10;
+    const COUNT: u64 = 400; // 25 MiB: more than the loopback socket buffers hold
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sink_waits_above_the_high_water_mark_while_the_peer_does_not_read() {
+        let peer = common::rust_peer().await;
+        let options = Options {
+            high_water_mark: 256 << 10,
+            ..Options::default().without_reconnect()
+        };
+        let (mut tx, mut rx) = unisock::connect(&format!("{}/stall", peer.base_url), options)
+            .await
+            .unwrap();
+        let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let producer = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let mut worst = 0;
+                for _ in 0..COUNT {
+                    tx.feed(Message::binary(vec![7u8; CHUNK])).await.unwrap();
+                    // poll_ready let this one in: the buffer was at most the mark before it.
+                    worst = worst.max(tx.buffered_amount());
+                    progress.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                tx.flush().await.unwrap();
+                (tx, worst)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let during_stall = progress.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            during_stall < COUNT,
+            "the producer was not held back at all"
+        );
+        let (mut tx, worst) = tokio::time::timeout(common::STEP, producer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            worst <= (256 << 10) + CHUNK as u64,
+            "buffered {worst} bytes"
+        );
+        tx.send(Message::text("!count")).await.unwrap();
+        assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
+        assert_eq!(
+            next_event(&mut rx).await,
+            Event::Message(Message::text(format!(
+                "count {COUNT} {}",
+                COUNT * CHUNK as u64
+            )))
+        );
+        println!(
+            "{during_stall} of {COUNT} messages accepted during the stall, worst buffer {worst}"
+        );
+    }
+
+    #[tokio::test]
+    async fn full_queue_fails_fast_when_asked_to() {
+        let peer = common::rust_peer().await;
+        let options = Options {
+            queue: QueueLimits {
+                max_messages: 4,
+                max_bytes: 1 << 20,
+                when_full: WhenFull::Error,
+            },
+            ..Options::default().without_reconnect()
+        };
+        let (mut tx, _rx) = unisock::connect(&format!("{}/stall", peer.base_url), options)
+            .await
+            .unwrap();
+        // The connection writes to the kernel at once, so fill the queue faster than that by
+        // sending past what the stalled peer's socket buffers take.
+        let mut refused = None;
+        for _ in 0..2000 {
+            match tx.feed(Message::binary(vec![1u8; CHUNK])).await {
+                Ok(()) => {}
+                Err(error) => {
+                    refused = Some(error);
+                    break;
+                }
+            }
+        }
+        assert!(
+            matches!(refused, Some(Error::QueueFull { messages: 4, .. })),
+            "{refused:?}"
+        );
+    }
+}

@@ -50,6 +50,8 @@ pub(crate) struct Driver<'a, T: Transport> {
     pending_event: Option<Event>,
     heartbeat: Option<HeartbeatState<T>>,
     drain_check: Option<Pin<Box<T::Sleep>>>,
+    /// Whether the platform keeps a send buffer of its own (the browser's `bufferedAmount`).
+    has_platform_buffer: bool,
 }
 
 struct HeartbeatState<T: Transport> {
@@ -79,6 +81,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             last_seen: T::now(),
         });
         let protocol = connection.protocol().to_owned();
+        let has_platform_buffer = connection.buffered_probe().is_some();
         Driver {
             connection,
             commands: parts.commands,
@@ -95,6 +98,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             pending_event: Some(Event::Open { protocol }),
             heartbeat,
             drain_check: None,
+            has_platform_buffer,
         }
     }
 
@@ -136,6 +140,8 @@ impl<'a, T: Transport> Driver<'a, T> {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        // Lets a sender waiting on the browser's buffer wake us to start the drain checks.
+        self.shared.set_driver_waker(cx.waker());
         for _ in 0..POLL_BUDGET {
             let mut progress = false;
 
@@ -297,15 +303,20 @@ impl<'a, T: Transport> Driver<'a, T> {
     /// While a sender waits for the browser's `bufferedAmount` to drain, look again every few
     /// milliseconds and wake it (natively the session's own accounting wakes it on flush).
     fn poll_drain_check(&mut self, cx: &mut Context<'_>) {
-        if !self.shared.has_waiters() || self.shared.platform_buffered() == 0 {
+        if !self.has_platform_buffer || !self.shared.has_waiters() {
             self.drain_check = None;
+            return;
+        }
+        if self.shared.platform_buffered() == 0 {
+            // Drained: let the waiting senders look at once.
+            self.drain_check = None;
+            self.shared.wake_waiters();
             return;
         }
         let timer = self
             .drain_check
             .get_or_insert_with(|| Box::pin(T::sleep(DRAIN_CHECK)));
         if timer.as_mut().poll(cx).is_ready() {
-            self.drain_check = None;
             self.shared.wake_waiters();
             let timer = self.drain_check.insert(Box::pin(T::sleep(DRAIN_CHECK)));
             let _ = timer.as_mut().poll(cx);

@@ -190,9 +190,15 @@ impl Shared {
 
     /// Registers a task to be woken on the next write progress or state change.
     pub(crate) fn register_waiter(&self, waker: &Waker) {
-        let mut waiters = lock(&self.waiters);
-        if !waiters.iter().any(|w| w.will_wake(waker)) {
-            waiters.push(waker.clone());
+        {
+            let mut waiters = lock(&self.waiters);
+            if !waiters.iter().any(|w| w.will_wake(waker)) {
+                waiters.push(waker.clone());
+            }
+        }
+        // The browser signals no progress of its own buffer: the driver must look now and then.
+        if self.platform_buffered() > 0 {
+            self.wake_driver();
         }
     }
 

@@ -8,6 +8,9 @@
 //! `PORT <port>`, then takes the commands `rst`, `fin`, `blackhole` and `refuse <ms>` (each
 //! answered `ok`); the proxy lives as long as that control connection.
 //!
+//! The path `/stall` reads nothing for 1.5 s (so that the client's buffers fill up), then
+//! reads and discards every message, answering `!count` with `count <messages> <bytes>`.
+//!
 //! Includers must also include `fault_proxy.rs` as a sibling module named `fault_proxy`.
 
 #![allow(dead_code)]
@@ -95,6 +98,9 @@ async fn serve(stream: TcpStream, own_addr: SocketAddr) {
     if path == "/proxy" {
         return control_proxy(ws, own_addr).await;
     }
+    if path == "/stall" {
+        return stall_then_count(ws).await;
+    }
     while let Some(Ok(message)) = ws.next().await {
         let reply = match message {
             // `!big <n>` (this server only): reply with n bytes, for receive-limit tests.
@@ -154,6 +160,27 @@ async fn control_proxy(
         }
         if ws.send(Message::text("ok")).await.is_err() {
             return;
+        }
+    }
+}
+
+/// The `/stall` endpoint, for backpressure tests.
+async fn stall_then_count(mut ws: tokio_tungstenite::WebSocketStream<TcpStream>) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    while let Some(Ok(message)) = ws.next().await {
+        match message {
+            Message::Text(text) if text.as_str() == "!count" => {
+                let reply = format!("count {messages} {bytes}");
+                if ws.send(Message::text(reply)).await.is_err() {
+                    return;
+                }
+            }
+            Message::Text(_) | Message::Binary(_) => {
+                messages += 1;
+                bytes += message.len() as u64;
+            }
+            _ => {}
         }
     }
 }
