@@ -32,6 +32,35 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Reconnection
+//!
+//! With [`Options::reconnect`] (on by default) a connection that drops is reopened by itself,
+//! with exponential backoff and full jitter: the receiver sees [`Event::Reconnecting`] and then
+//! a new [`Event::Open`]. A close asked for by the application, a 1008 (policy) close and a
+//! handshake rejected with 401/403 are final; [`Reconnect::should_reconnect`] changes that.
+//! [`Options::heartbeat`] finds dead connections that would otherwise look open for minutes.
+//!
+//! ## Delivery guarantee
+//!
+//! - **Accepted** means queued: `send` / `try_send` / `Socket::send` returning `Ok` puts the
+//!   message in unisock's outgoing queue (bounded by [`Options::queue`]; when full, the
+//!   message is refused with [`Error::QueueFull`], never dropped). From the queue, messages are
+//!   written in order whenever a connection is open; while it is down they wait, and go out in
+//!   order after the reconnect.
+//! - **Written** means handed to the network (the OS socket, or the browser's `WebSocket`);
+//!   `Sink::poll_flush` resolves then. It does not mean the peer has received it.
+//! - **In flight** — written, but on a connection that dies before the peer reads it — a
+//!   message can be lost: unisock cannot know whether it arrived, and it never sends a message
+//!   twice. Per connection and direction this is at most what was in the socket buffers and on
+//!   the wire at the moment of the cut; every message is delivered at most once, in order.
+//! - **Never written**: at the final close, whatever is still queued is handed back in
+//!   [`CloseEvent::unsent`], in order, so the application knows exactly what was not sent.
+//! - Incoming messages are delivered in order and none is dropped by unisock; while
+//!   [`Options::receive_buffer`] events wait unread, unisock stops reading from the socket.
+//!
+//! Exactly-once delivery across reconnects needs acknowledgements from the server; it comes
+//! with unisock's acknowledged sessions (a later release), not with plain WebSocket servers.
 #![warn(missing_docs)]
 
 mod client;
@@ -43,6 +72,11 @@ mod session;
 mod socket;
 mod transport;
 mod url;
+
+/// The README's examples, compiled (and the runnable ones run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use client::{connect, Receiver, Sender};
 pub use error::Error;
