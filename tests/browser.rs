@@ -5,7 +5,6 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -15,29 +14,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn echo_url(path: &str) -> String {
-    // Read at build time: a test in a browser has no environment. Built without it (e.g. by
-    // clippy), the tests still compile and fail with this message when run.
-    let Some(base) = option_env!("UNISOCK_TEST_ECHO_URL") else {
-        panic!("UNISOCK_TEST_ECHO_URL must be set at build time: run scripts/test.sh");
-    };
-    format!("{base}{path}")
-}
-
-/// Fails the test instead of hanging it.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    let timeout = gloo_timers::future::TimeoutFuture::new(20_000);
-    match futures::future::select(Box::pin(future), timeout).await {
-        futures::future::Either::Left((value, _)) => value,
-        futures::future::Either::Right(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-async fn next_event(receiver: &mut unisock::Receiver) -> Event {
-    within("an event", receiver.next())
-        .await
-        .expect("the stream ended early")
-}
+#[path = "support/browser.rs"]
+mod support;
+use support::{echo_url, next_event, within};
 
 async fn open(path: &str, options: Options) -> (unisock::Sender, unisock::Receiver) {
     let (tx, mut rx) = within("connect", unisock::connect(&echo_url(path), options))

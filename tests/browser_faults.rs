@@ -4,7 +4,6 @@
 
 #![cfg(target_arch = "wasm32")]
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,30 +12,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn echo_url(path: &str) -> String {
-    let Some(base) = option_env!("UNISOCK_TEST_ECHO_URL") else {
-        panic!("UNISOCK_TEST_ECHO_URL must be set at build time: run scripts/test.sh");
-    };
-    format!("{base}{path}")
-}
-
-async fn within<T>(what: &str, limit_ms: u32, future: impl Future<Output = T>) -> T {
-    let timeout = gloo_timers::future::TimeoutFuture::new(limit_ms);
-    match futures::future::select(Box::pin(future), timeout).await {
-        futures::future::Either::Left((value, _)) => value,
-        futures::future::Either::Right(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-async fn next_event(rx: &mut unisock::Receiver) -> Event {
-    within("an event", 20_000, rx.next())
-        .await
-        .expect("stream ended early")
-}
-
-async fn sleep_ms(ms: u32) {
-    gloo_timers::future::TimeoutFuture::new(ms).await
-}
+#[path = "support/browser.rs"]
+mod support;
+use support::{echo_url, next_event, sleep_ms};
 
 fn now() -> Duration {
     Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
