@@ -73,6 +73,9 @@ mod socket;
 mod transport;
 mod url;
 
+#[cfg(all(feature = "server", not(target_arch = "wasm32")))]
+pub mod server;
+
 /// The README's examples, compiled (and the runnable ones run) as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,0 +1,180 @@
+//! [`Server`]: bind, serve, shut down gracefully.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::config::ServerConfig;
+use super::limits::ConnectionLimiter;
+use super::listener;
+use super::routes::{self, AppState};
+use super::shutdown::{Phase, PhaseController};
+
+/// After the shutdown timeout, how long to wait for connection tasks to drop their sockets.
+const ABORT_WAIT: Duration = Duration::from_millis(500);
+
+/// A bound server, not serving yet: [`Server::bind`], read [`Server::local_addr`] (useful with
+/// port 0), then [`Server::run`].
+///
+/// ```no_run
+/// use unisock::server::{Server, ServerConfig};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let config = ServerConfig { addr: "127.0.0.1:0".parse().unwrap(), ..ServerConfig::default() };
+/// let server = Server::bind(config).await?;
+/// println!("echo at ws://{}/echo", server.local_addr());
+/// server.run(unisock::server::shutdown_signal()).await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    phase: PhaseController,
+    limiter: ConnectionLimiter,
+    shutdown_timeout: Duration,
+}
+
+impl Server {
+    /// Validates `config` and binds its address (with a backlog of `config.backlog`).
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration ([`io::ErrorKind::InvalidInput`]), or the error of binding
+    /// the address (for example [`io::ErrorKind::AddrInUse`]).
+    pub async fn bind(config: ServerConfig) -> io::Result<Server> {
+        config.validate()?;
+        let listener = listener::bind(config.addr, config.backlog).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("cannot listen on {}: {error}", config.addr),
+            )
+        })?;
+        let local_addr = listener.local_addr()?;
+        let pkg = config.pkg_dir();
+        for dir in [&config.root, &pkg] {
+            if !dir.is_dir() {
+                tracing::warn!(dir = %dir.display(), "static directory not found: its files will answer 404");
+            }
+        }
+        let phase = PhaseController::new();
+        let limiter = ConnectionLimiter::new(config.max_connections);
+        let state = AppState::new(&config, limiter.clone(), phase.watch());
+        let router = routes::router(state, &config);
+        tracing::info!(
+            addr = %local_addr,
+            root = %config.root.display(),
+            pkg = %pkg.display(),
+            max_connections = config.max_connections,
+            max_message_size = config.max_message_size,
+            "server bound"
+        );
+        Ok(Server {
+            listener,
+            local_addr,
+            router,
+            phase,
+            limiter,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// The address the server listens on, with the real port when the configured port was 0.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully: stops accepting, sends
+    /// close code 1001 ("server shutting down") to every WebSocket client, waits up to the
+    /// configured `shutdown_timeout` for their answers and for HTTP requests in progress,
+    /// drops whatever is left, and returns.
+    ///
+    /// # Errors
+    ///
+    /// Only a failure of the HTTP server itself; connection errors are logged, not returned.
+    pub async fn run<F>(self, shutdown: F) -> io::Result<()>
+    where
+        F: Future<Output = ()>,
+    {
+        let Server {
+            listener,
+            local_addr,
+            router,
+            phase,
+            limiter,
+            shutdown_timeout,
+        } = self;
+        let mut http_phase = phase.watch();
+        let listener = listener.tap_io(|tcp| {
+            // Small messages (chat, pings) should not wait for Nagle's algorithm.
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let http = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_phase.reached(Phase::Closing).await })
+            .into_future();
+        let mut http = std::pin::pin!(http);
+        let shutdown = std::pin::pin!(shutdown);
+        tokio::select! {
+            result = &mut http => return result,
+            () = shutdown => {}
+        }
+
+        tracing::info!(
+            addr = %local_addr,
+            open = limiter.open(),
+            "shutting down: closing WebSocket connections with 1001"
+        );
+        phase.set(Phase::Closing);
+        let drained = tokio::time::timeout(shutdown_timeout, async {
+            let ((), result) = tokio::join!(limiter.wait_all_closed(), &mut http);
+            result
+        })
+        .await;
+        match drained {
+            Ok(result) => {
+                tracing::info!("shutdown complete");
+                result
+            }
+            Err(_elapsed) => {
+                tracing::warn!(
+                    open = limiter.open(),
+                    "shutdown timeout: dropping the remaining connections"
+                );
+                phase.set(Phase::Abort);
+                let _ = tokio::time::timeout(ABORT_WAIT, limiter.wait_all_closed()).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Binds `config` and serves until `shutdown` resolves: [`Server::bind`] then
+/// [`Server::run`].
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use unisock::server::{serve, shutdown_signal, ServerConfig};
+///
+/// serve(ServerConfig::default(), shutdown_signal()).await
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// See [`Server::bind`] and [`Server::run`].
+pub async fn serve<F>(config: ServerConfig, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()>,
+{
+    Server::bind(config).await?.run(shutdown).await
+}
