@@ -7,7 +7,9 @@ use std::task::{Context, Poll};
 use futures::channel::mpsc;
 use futures::{Sink, Stream, StreamExt};
 
-use crate::session::{self, Handle};
+use std::sync::Arc;
+
+use crate::session::{self, EventChannel, Handle, Shared};
 use crate::transport::Backend;
 use crate::url::WsUrl;
 use crate::{Error, Event, Message, Options, ReadyState};
@@ -48,12 +50,21 @@ use crate::{Error, Event, Message, Options, ReadyState};
 pub async fn connect(url: &str, options: Options) -> Result<(Sender, Receiver), Error> {
     let url = WsUrl::parse(url)?;
     let (events_tx, events_rx) = mpsc::channel(options.receive_buffer.max(1));
-    let handle = session::spawn::<Backend>(url, options, Box::new(events_tx), false)?;
+    let outlet = |shared: &Arc<Shared>| -> Box<dyn session::Outlet> {
+        Box::new(EventChannel {
+            sender: events_tx,
+            shared: shared.clone(),
+        })
+    };
+    let handle = session::spawn::<Backend>(url, options, outlet, false)?;
     let mut receiver = Receiver {
         events: events_rx,
         first: None,
+        shared: handle.shared_arc(),
     };
-    match receiver.events.next().await {
+    let first = receiver.events.next().await;
+    receiver.shared.consumer_polled(first.is_some());
+    match first {
         Some(open @ Event::Open { .. }) => {
             receiver.first = Some(open);
             let sender = Sender {
@@ -191,11 +202,19 @@ impl std::fmt::Debug for Sender {
 /// [`Event::Close`].
 ///
 /// Reading from the network pauses while [`Options::receive_buffer`] events wait unread.
-#[derive(Debug)]
 pub struct Receiver {
     events: mpsc::Receiver<Event>,
     /// The `Open` event consumed by `connect`, handed out first.
     first: Option<Event>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("url", &self.shared.url())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Receiver {
@@ -204,7 +223,9 @@ impl Receiver {
         if let Some(first) = self.first.take() {
             return Some(first);
         }
-        self.events.try_recv().ok()
+        let event = self.events.try_recv().ok();
+        self.shared.consumer_polled(event.is_some());
+        event
     }
 }
 
@@ -215,6 +236,12 @@ impl Stream for Receiver {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(first));
         }
-        self.events.poll_next_unpin(cx)
+        let next = self.events.poll_next_unpin(cx);
+        match &next {
+            Poll::Ready(Some(_)) => self.shared.consumer_polled(true),
+            Poll::Pending => self.shared.consumer_polled(false),
+            Poll::Ready(None) => {}
+        }
+        next
     }
 }

@@ -148,7 +148,8 @@ impl SocketBuilder {
             callbacks: self.callbacks,
             queue: queue_tx,
         };
-        let handle = session::spawn::<Backend>(url, self.options, Box::new(dispatcher), true)?;
+        let outlet = |_: &_| -> Box<dyn Outlet> { Box::new(dispatcher) };
+        let handle = session::spawn::<Backend>(url, self.options, outlet, true)?;
         Ok(Socket {
             handle,
             queue: Mutex::new(queue_rx),

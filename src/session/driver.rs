@@ -52,6 +52,10 @@ pub(crate) struct Driver<'a, T: Transport> {
     drain_check: Option<Pin<Box<T::Sleep>>>,
     /// Whether the platform keeps a send buffer of its own (the browser's `bufferedAmount`).
     has_platform_buffer: bool,
+    /// A failure read from the connection, held back (bounded by the close timeout) until the
+    /// consumer has seen every earlier message and its replies are written, as a synchronous
+    /// read-reply loop would have done.
+    failure: Option<(Error, Pin<Box<T::Sleep>>)>,
 }
 
 struct HeartbeatState<T: Transport> {
@@ -99,6 +103,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             heartbeat,
             drain_check: None,
             has_platform_buffer,
+            failure: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl<'a, T: Transport> Driver<'a, T> {
     /// written when it ends are lost in flight; they leave the queue's accounting.
     pub(crate) async fn run(mut self) -> End {
         let end = std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.shared.end_failure();
         self.shared
             .dequeue(self.unflushed_messages, self.unflushed_bytes);
         if let End::Failed(error) = &end {
@@ -144,15 +150,18 @@ impl<'a, T: Transport> Driver<'a, T> {
         self.shared.set_driver_waker(cx.waker());
         for _ in 0..POLL_BUDGET {
             let mut progress = false;
+            // Read before the writes below: replies the consumer queued before going idle
+            // are then surely written before the failure is reported.
+            let consumer_caught_up = self.failure.is_some() && self.shared.consumer_caught_up();
 
             // Deliver what waits for the outlet (also tells whether we may read).
-            let may_read = self.poll_outlet(cx).is_ready();
+            let may_read = self.poll_outlet(cx).is_ready() && self.failure.is_none();
 
             // Outgoing: commands into the connection until it pushes back.
             while !*self.commands_done && !self.closing() {
                 match self.connection.poll_ready(cx) {
                     Poll::Pending => break,
-                    Poll::Ready(Err(e)) => return Poll::Ready(End::Failed(e)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
                     Poll::Ready(Ok(())) => {}
                 }
                 match self.commands.poll_next_unpin(cx) {
@@ -164,7 +173,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                         self.unflushed_messages += 1;
                         self.unflushed_bytes += size;
                         if let Err(e) = self.connection.start_send(message) {
-                            return Poll::Ready(End::Failed(e));
+                            return Poll::Ready(self.fail(e));
                         }
                         self.needs_flush = true;
                         progress = true;
@@ -180,7 +189,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             if self.needs_flush {
                 match self.connection.poll_flush(cx) {
                     Poll::Pending => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(End::Failed(e)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
                     Poll::Ready(Ok(())) => {
                         self.needs_flush = false;
                         self.shared
@@ -211,9 +220,25 @@ impl<'a, T: Transport> Driver<'a, T> {
                                 let by_user = self.by_user;
                                 return Poll::Ready(End::Closed { close, by_user });
                             }
+                            Incoming::Failed(e)
+                                if self.outlet.handled_later() && !*self.outlet_gone =>
+                            {
+                                self.shared.begin_failure();
+                                let deadline = Box::pin(T::sleep(self.close_timeout));
+                                self.failure = Some((e, deadline));
+                            }
                             Incoming::Failed(e) => return Poll::Ready(End::Failed(e)),
                         }
                     }
+                }
+            }
+
+            if let Some((_, deadline)) = &mut self.failure {
+                let waited_enough = deadline.as_mut().poll(cx).is_ready();
+                let replies_written =
+                    consumer_caught_up && self.pending_event.is_none() && !self.needs_flush;
+                if replies_written || waited_enough || *self.outlet_gone {
+                    return Poll::Ready(self.fail_now());
                 }
             }
 
@@ -253,6 +278,19 @@ impl<'a, T: Transport> Driver<'a, T> {
         // Budget spent: let other tasks run, then continue.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// A failure while writing: the held-back failure, if any, is the one to report.
+    fn fail(&mut self, error: Error) -> End {
+        match self.failure.take() {
+            Some((original, _)) => End::Failed(original),
+            None => End::Failed(error),
+        }
+    }
+
+    fn fail_now(&mut self) -> End {
+        let (error, _) = self.failure.take().expect("a held-back failure");
+        End::Failed(error)
     }
 
     fn is_app_pong(&self, message: &Message) -> bool {

@@ -20,7 +20,7 @@ use std::task::Poll;
 use futures::channel::mpsc;
 use futures::future::{self, Either};
 
-pub(crate) use outlet::{Gone, Outlet};
+pub(crate) use outlet::{EventChannel, Gone, Outlet};
 pub(crate) use shared::{Handle, Shared};
 
 use backoff::Backoff;
@@ -39,7 +39,7 @@ use crate::{CloseEvent, Disconnect, Error, Event, Options, ReadyState};
 pub(crate) fn spawn<T: Transport>(
     url: WsUrl,
     options: Options,
-    outlet: Box<dyn Outlet>,
+    make_outlet: impl FnOnce(&Arc<Shared>) -> Box<dyn Outlet>,
     retry_first_connect: bool,
 ) -> Result<Handle, Error> {
     T::check_options(&options)?;
@@ -56,7 +56,7 @@ pub(crate) fn spawn<T: Transport>(
         shared: shared.clone(),
         commands: command_rx,
         commands_done: false,
-        outlet,
+        outlet: make_outlet(&shared),
         outlet_gone: false,
         retry_first_connect,
         ever_opened: false,

@@ -2,7 +2,11 @@
 
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use futures::channel::mpsc;
+
+use super::shared::Shared;
 
 use crate::transport::MaybeSend;
 use crate::Event;
@@ -13,21 +17,40 @@ pub(crate) trait Outlet: MaybeSend + 'static {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Gone>>;
     /// Delivers one event; only called after `poll_ready` returned `Ready(Ok(()))`.
     fn emit(&mut self, event: Event);
+    /// Whether events are handled later by another task (a channel) rather than during
+    /// `emit` (callbacks). Then, before failing a connection, the driver waits until the
+    /// consumer has caught up, so that its replies to earlier messages still go out.
+    fn handled_later(&self) -> bool {
+        false
+    }
 }
 
 /// The receiving side of an [`Outlet`] has gone away.
 #[derive(Debug)]
 pub(crate) struct Gone;
 
-impl Outlet for mpsc::Sender<Event> {
+/// The channel behind a [`crate::Receiver`], counting what goes in (the receiver counts what
+/// comes out, so that the driver can tell when the consumer has caught up).
+pub(crate) struct EventChannel {
+    pub(crate) sender: mpsc::Sender<Event>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Outlet for EventChannel {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        mpsc::Sender::poll_ready(self, cx).map_err(|_| Gone)
+        self.sender.poll_ready(cx).map_err(|_| Gone)
     }
 
     fn emit(&mut self, event: Event) {
         // Cannot fail after poll_ready, unless the receiver was dropped in between: then
         // nobody wants the event.
-        let _ = self.try_send(event);
+        if self.sender.try_send(event).is_ok() {
+            self.shared.event_emitted();
+        }
+    }
+
+    fn handled_later(&self) -> bool {
+        true
     }
 }
 

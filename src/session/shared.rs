@@ -41,6 +41,13 @@ pub(crate) struct Shared {
     close_requested: AtomicBool,
     driver_waker: Mutex<Option<Waker>>,
     retry_count: AtomicU32,
+    /// The connection failed, but the driver waits for the consumer to catch up first.
+    failure_pending: AtomicBool,
+    /// Events put into the `Receiver`'s channel, and taken out of it; whether the consumer is
+    /// waiting for more (its last poll found none).
+    events_emitted: AtomicU64,
+    events_taken: AtomicU64,
+    consumer_waiting: AtomicBool,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +76,10 @@ impl Shared {
             close_requested: AtomicBool::new(false),
             driver_waker: Mutex::new(None),
             retry_count: AtomicU32::new(0),
+            failure_pending: AtomicBool::new(false),
+            events_emitted: AtomicU64::new(0),
+            events_taken: AtomicU64::new(0),
+            consumer_waiting: AtomicBool::new(false),
         }
     }
 
@@ -142,6 +153,42 @@ impl Shared {
     /// How many accepted messages have left the queue (written, lost in flight or handed back).
     pub(crate) fn dequeued(&self) -> u64 {
         self.dequeued.load(Ordering::Acquire)
+    }
+
+    /// The driver holds a failure back until the consumer has caught up (see
+    /// `Outlet::handled_later`).
+    pub(crate) fn begin_failure(&self) {
+        self.failure_pending.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn end_failure(&self) {
+        self.failure_pending.store(false, Ordering::Release);
+    }
+
+    /// An event went into the `Receiver`'s channel.
+    pub(crate) fn event_emitted(&self) {
+        self.events_emitted.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The consumer took an event (`Some`) or found none and waits (`None`).
+    pub(crate) fn consumer_polled(&self, took_event: bool) {
+        if took_event {
+            self.consumer_waiting.store(false, Ordering::Release);
+            self.events_taken.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.consumer_waiting.store(true, Ordering::Release);
+            if self.failure_pending.load(Ordering::Acquire) {
+                self.wake_driver();
+            }
+        }
+    }
+
+    /// The consumer has taken every event and asked for more: whatever it wanted to send in
+    /// reply is in the queue by now.
+    pub(crate) fn consumer_caught_up(&self) -> bool {
+        self.consumer_waiting.load(Ordering::Acquire)
+            && self.events_taken.load(Ordering::Acquire)
+                == self.events_emitted.load(Ordering::Acquire)
     }
 
     pub(crate) fn close_requested(&self) -> bool {
@@ -259,6 +306,10 @@ impl Handle {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    pub(crate) fn shared_arc(&self) -> std::sync::Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Queues a message; returns its sequence number (for flush tracking).

@@ -192,7 +192,13 @@ impl Sim {
         });
         let (tx, events) = mpsc::channel(1024);
         let url = WsUrl::parse("ws://fake.test/").unwrap();
-        let handle = spawn::<Fake>(url, options, Box::new(tx), retry_first_connect).unwrap();
+        let outlet = |shared: &Arc<super::Shared>| -> Box<dyn super::Outlet> {
+            Box::new(super::EventChannel {
+                sender: tx,
+                shared: shared.clone(),
+            })
+        };
+        let handle = spawn::<Fake>(url, options, outlet, retry_first_connect).unwrap();
         let mut sim = Sim {
             pool,
             handle,
