@@ -29,7 +29,7 @@ cfg_if::cfg_if! {
 /// background (natively on the caller's tokio runtime if there is one, otherwise on a
 /// background thread, so plain threads need no runtime; in the browser on the event loop).
 /// Each event goes to its callback if one was registered, and otherwise waits in a queue read
-/// by [`Socket::try_recv`] (non-blocking) or [`Socket::recv`] (blocking, native only). The
+/// by [`Socket::try_recv`] (non-blocking) or `Socket::recv` (blocking, native only). The
 /// optional [`SocketBuilder::on_wake`] callback runs whenever an event is queued, to wake a
 /// UI loop; nothing is polled on a timer.
 ///
