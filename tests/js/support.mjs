@@ -1,0 +1,88 @@
+// Shared by the JS tests: start `unisock serve` on a free loopback port, bounded waits.
+//
+// The server binary comes from UNISOCK_BIN, default target/release/unisock (scripts/test.sh
+// builds it with `cargo build --release --features server --bin unisock`).
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Rejects with `what` timed out after `ms`, unless `promise` settles first. */
+export function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `condition` every 20 ms until it returns a truthy value (returned), for at most `ms`. */
+export async function until(ms, what, condition) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Starts `unisock serve --port 0` and resolves once it prints its listening line:
+ * `{ http, ws, port, logs(), stop() }`.
+ */
+export async function startServer() {
+  const bin = process.env.UNISOCK_BIN ?? join(ROOT, "target", "release", "unisock");
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} not found: cargo build --release --features server --bin unisock`);
+  }
+  const child = spawn(
+    bin,
+    ["serve", "--port", "0", "--bind", "127.0.0.1", "--root", join(ROOT, "www"), "--pkg", join(ROOT, "pkg")],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const listening = new Promise((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk) => {
+      stdout += chunk;
+      const match = stdout.match(/^unisock serve listening on (http:\/\/[^/\s]+)\/ /m);
+      if (match) resolve(match[1]);
+    });
+    exited.then(({ code, signal }) =>
+      reject(new Error(`unisock serve exited (${code ?? signal}) before listening:\n${stdout}${stderr}`)),
+    );
+  });
+  let base;
+  try {
+    base = await within(60_000, "unisock serve to listen", listening);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  const url = new URL(base);
+  return {
+    http: base,
+    ws: `ws://${url.host}`,
+    port: Number(url.port),
+    logs: () => stdout + stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+    },
+  };
+}
+
+/** A client id the server accepts ([A-Za-z0-9_.-], 1-64 characters). */
+export function clientId(prefix) {
+  return `${prefix}-${Math.random().toString(36).slice(2, 10)}`;
+}
