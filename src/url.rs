@@ -106,18 +106,50 @@ pub fn redact_url(url: &str) -> String {
         }
     }
     // Not a URL we understand: cut at '?' / '#', then drop anything up to an '@' in what is
-    // left of the authority.
+    // left of the authority. URL parsers are lenient about the slashes after the scheme
+    // (`https:/user:pw@host`, `wss:\\host` and `http:host` all have an authority), so the
+    // scheme is `letters:` followed by any slashes or backslashes.
     let cut = url.find(['?', '#']).map_or(url, |end| &url[..end]);
-    let (scheme, rest) = match cut.find("://") {
-        Some(i) => (&cut[..i + 3], &cut[i + 3..]),
-        None => ("", cut),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let scheme_len = scheme_prefix_len(cut);
+    let (scheme, rest) = cut.split_at(scheme_len);
+    let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
     let rest = match rest[..authority_end].rfind('@') {
         Some(at) => &rest[at + 1..],
         None => rest,
     };
-    format!("{scheme}{rest}")
+    let redacted = format!("{scheme}{rest}");
+    // What is left may now read as a URL with userinfo of its own (`https:a@//b@c` leaves
+    // `https://b@c`): redact that one properly.
+    match url::Url::parse(redacted.trim()) {
+        Ok(parsed) if parsed.has_host() => redact_parsed(&parsed),
+        _ => redacted,
+    }
+}
+
+/// Length of a leading `scheme:` plus the slashes or backslashes after it; 0 if there is none.
+fn scheme_prefix_len(url: &str) -> usize {
+    let Some(colon) = url.find(':') else {
+        return 0;
+    };
+    let scheme = &url[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return 0;
+    }
+    let slashes = url[colon + 1..]
+        .bytes()
+        .take_while(|&b| b == b'/' || b == b'\\')
+        .count();
+    // Without slashes, only the special schemes have an authority (`http:user:pw@host`);
+    // otherwise `user:pw@host` is more likely userinfo without a scheme.
+    const SPECIAL: [&str; 6] = ["http", "https", "ws", "wss", "ftp", "file"];
+    if slashes == 0 && !SPECIAL.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+        return 0;
+    }
+    colon + 1 + slashes
 }
 
 #[cfg(test)]
@@ -160,6 +192,12 @@ mod tests {
         assert_eq!(redact_url("ws://u:p@ho st/x?y"), "ws://ho st/x");
         assert_eq!(redact_url("garbage?secret"), "garbage");
         assert_eq!(redact_url("a@b/c@d?e"), "b/c@d");
+        // Unparsable, with a lenient number of slashes after the scheme (found by fuzzing).
+        assert_eq!(redact_url("https:/u:p]@h$\0?b"), "https://h$/");
+        assert_eq!(redact_url("wss:\\\\u:p@h\0/x@y"), "wss:\\\\h\0/x@y");
+        assert_eq!(redact_url("http:u:p@[::1/"), "http:[::1/");
+        assert_eq!(redact_url("user:pass@[::1/"), "[::1/");
+        assert_eq!(redact_url("https:a@//b@c@d"), "https://d/");
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub struct ServerConfig {
     /// `Origin` they like anyway) are allowed: the check protects browser users against
     /// cross-site WebSocket hijacking, which always carries an `Origin`.
     pub allowed_origins: Vec<String>,
+    /// How long a client may take to send the headers of a request, from the moment its
+    /// connection is accepted (or its previous request answered, on a kept-alive connection).
+    /// Default 10 s. A client that has not sent a complete request head by then is
+    /// disconnected: without this bound, clients that open connections and then send nothing,
+    /// or send their request a byte at a time ("slow loris"), would hold a task and a file
+    /// descriptor each for as long as they like. An idle kept-alive HTTP connection is closed
+    /// after this time too; WebSocket connections are not affected once upgraded.
+    pub header_read_timeout: Duration,
     /// How long a graceful shutdown waits for clients to answer the 1001 close frame
     /// before the remaining connections are dropped. Default 3 s.
     pub shutdown_timeout: Duration,
@@ -79,6 +87,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_message_size: 16 << 20,
             allowed_origins: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(3),
             backlog: 1024,
             read_buffer_size: 4 << 10,
@@ -125,6 +134,9 @@ impl ServerConfig {
         }
         if self.max_message_size == 0 {
             return invalid("max_message_size must be at least 1 byte");
+        }
+        if self.header_read_timeout.is_zero() {
+            return invalid("header_read_timeout must be longer than zero");
         }
         if self.backlog == 0 {
             return invalid("backlog must be at least 1");

@@ -16,7 +16,8 @@
 //! Safe defaults (see [`ServerConfig`]): loopback only; messages up to 16 MiB (a client
 //! sending more is closed with 1009, the others stay up); at most 10 000 WebSocket
 //! connections (then HTTP 503); 4 KiB read and write buffers per connection, so 10 000 idle
-//! connections need tens of MiB, not GiB; an optional `Origin` allow-list (HTTP 403); a
+//! connections need tens of MiB, not GiB; 10 s to send a request's headers (then the
+//! connection is cut: no slow-loris clients); an optional `Origin` allow-list (HTTP 403); a
 //! listen backlog of 1024. Logs (via `tracing`) show request paths, never query strings
 //! (which may carry tokens) nor header values.
 //!
@@ -36,9 +37,10 @@
 //!
 //! # Why axum plus tokio-tungstenite, and not axum's `ws` feature
 //!
-//! axum 0.8 does the HTTP side: routing, path parameters, status codes, graceful shutdown of
-//! HTTP connections, and (with tower-http's `ServeDir`) static files with ranges, MIME types
-//! and conditional requests. The WebSocket side does not use axum's `ws` extractor but
+//! axum 0.8 does the HTTP side: routing, path parameters, status codes, and (with
+//! tower-http's `ServeDir`) static files with ranges, MIME types and conditional requests.
+//! Connections are accepted and served by our own loop on hyper's HTTP/1.1 (`accept`
+//! module), not `axum::serve`, which has no header-read timeout. The WebSocket side does not use axum's `ws` extractor but
 //! tokio-tungstenite directly, on the connection hyper hands over after our own
 //! [RFC 6455](https://www.rfc-editor.org/rfc/rfc6455#section-4.2) handshake
 //! (`upgrade` module, ~100 lines), for two concrete reasons:
@@ -56,14 +58,18 @@
 //! (read/write buffer sizes, frame and message limits).
 //!
 //! Modules, one job each: `config` (settings), `listener` (socket with backlog, fd limit),
+//! `accept` (one task per connection, HTTP/1.1 with a header-read timeout, [`ServerStats`]),
 //! `routes` (HTTP surface), `upgrade` (handshake), `connection` (one socket's life),
 //! `rooms` (broadcast registry), `clients` (`client_id` and `/drop`), `limits` (connection
 //! count), `origin` (allow-list), `params` (name and query validation), `static_files`,
 //! `shutdown` (signals and phases), `runner` ([`Server`]).
 
+mod accept;
 mod clients;
 mod config;
 mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod listener;
 mod origin;
@@ -75,6 +81,7 @@ mod shutdown;
 mod static_files;
 mod upgrade;
 
+pub use accept::ServerStats;
 pub use config::{ServerConfig, DEFAULT_PORT};
 pub use listener::raise_fd_limit;
 pub use runner::{serve, Server};

@@ -1,14 +1,14 @@
 //! [`Server`]: bind, serve, shut down gracefully.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use super::accept::{self, ServerStats};
 use super::config::ServerConfig;
 use super::limits::ConnectionLimiter;
 use super::listener;
@@ -38,7 +38,9 @@ pub struct Server {
     router: Router,
     phase: PhaseController,
     limiter: ConnectionLimiter,
+    stats: ServerStats,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
 }
 
 impl Server {
@@ -69,6 +71,7 @@ impl Server {
         let limiter = ConnectionLimiter::new(config.max_connections);
         let state = AppState::new(&config, limiter.clone(), phase.watch());
         let router = routes::router(state, &config);
+        let stats = ServerStats::new(limiter.clone());
         tracing::info!(
             addr = %local_addr,
             root = %config.root.display(),
@@ -83,13 +86,21 @@ impl Server {
             router,
             phase,
             limiter,
+            stats,
             shutdown_timeout: config.shutdown_timeout,
+            header_read_timeout: config.header_read_timeout,
         })
     }
 
     /// The address the server listens on, with the real port when the configured port was 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Live connection counts, for monitoring and for tests that check that no connection
+    /// task is left behind. Take it before [`run`](Self::run), which consumes the server.
+    pub fn stats(&self) -> ServerStats {
+        self.stats.clone()
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully: stops accepting, sends
@@ -99,7 +110,8 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// Only a failure of the HTTP server itself; connection errors are logged, not returned.
+    /// None at present (the `Result` leaves room for failures of the server itself): errors
+    /// of single connections, and of `accept` (retried), are logged, not returned.
     pub async fn run<F>(self, shutdown: F) -> io::Result<()>
     where
         F: Future<Output = ()>,
@@ -110,22 +122,15 @@ impl Server {
             router,
             phase,
             limiter,
+            stats,
             shutdown_timeout,
+            header_read_timeout,
         } = self;
-        let mut http_phase = phase.watch();
-        let listener = listener.tap_io(|tcp| {
-            // Small messages (chat, pings) should not wait for Nagle's algorithm.
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        let http = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { http_phase.reached(Phase::Closing).await })
-            .into_future();
+        let http = accept::serve(listener, router, header_read_timeout, stats, phase.watch());
         let mut http = std::pin::pin!(http);
         let shutdown = std::pin::pin!(shutdown);
         tokio::select! {
-            result = &mut http => return result,
+            () = &mut http => return Ok(()),
             () = shutdown => {}
         }
 
@@ -136,14 +141,13 @@ impl Server {
         );
         phase.set(Phase::Closing);
         let drained = tokio::time::timeout(shutdown_timeout, async {
-            let ((), result) = tokio::join!(limiter.wait_all_closed(), &mut http);
-            result
+            tokio::join!(limiter.wait_all_closed(), &mut http);
         })
         .await;
         match drained {
-            Ok(result) => {
+            Ok(()) => {
                 tracing::info!("shutdown complete");
-                result
+                Ok(())
             }
             Err(_elapsed) => {
                 tracing::warn!(

@@ -168,7 +168,7 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 }
 
 /// The first subprotocol the client offers that is one of [`SUBPROTOCOLS`].
-fn select_protocol(headers: &HeaderMap) -> Option<&'static str> {
+pub(crate) fn select_protocol(headers: &HeaderMap) -> Option<&'static str> {
     headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()

@@ -374,6 +374,12 @@ fn handshake_error(url: &WsUrl, e: tungstenite::Error) -> Error {
             url,
             reason: e.to_string(),
         },
+        // The protocol error itself: its `Display` in `tungstenite::Error` repeats the
+        // "WebSocket protocol error" that our own message already says.
+        tungstenite::Error::Protocol(e) => Error::Handshake {
+            url,
+            reason: e.to_string(),
+        },
         other => Error::Handshake {
             url,
             reason: other.to_string(),
@@ -395,6 +401,10 @@ fn stream_error(e: tungstenite::Error) -> Error {
         tungstenite::Error::Utf8(_) => Error::InvalidUtf8,
         tungstenite::Error::Protocol(ProtocolError::InvalidCloseSequence) => Error::Protocol {
             reason: "invalid close sequence".into(),
+        },
+        // Not `other.to_string()`: that would say "WebSocket protocol error: " twice.
+        tungstenite::Error::Protocol(e) => Error::Protocol {
+            reason: e.to_string(),
         },
         other => Error::Protocol {
             reason: other.to_string(),
