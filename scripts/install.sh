@@ -51,6 +51,17 @@ else
     cargo install wasm-bindgen-cli --version "$WB_VERSION" --force
 fi
 
+# --- wasm-pack (builds the npm package, scripts/build-pkg.sh) ----------------
+# From crates.io: npm's `wasm-pack` downloads a binary at install time (no network
+# here). Always run with --mode no-install, so that it uses the wasm-bindgen above
+# and the wasm-opt below.
+if command -v wasm-pack >/dev/null; then
+    log "wasm-pack: present ($(wasm-pack --version))"
+else
+    log "wasm-pack: installing with cargo (~3 min)"
+    cargo install wasm-pack --locked
+fi
+
 # --- Browsers and their WebDriver servers -----------------------------------
 APT_PKGS=(chromium chromium-driver firefox-esr)
 missing=()
@@ -94,6 +105,17 @@ else
 fi
 log "python websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)')"
 
+# --- Autobahn TestSuite runner (kosoku) for scripts/autobahn.sh ---------------
+AB_REQ=tests/autobahn/requirements.txt
+ab_sum=$(sha256sum "$AB_REQ" | cut -d' ' -f1)
+if [ "$(cat .venv/.unisock-autobahn 2>/dev/null || true)" = "$ab_sum" ] && [ -x .venv/bin/kosoku ]; then
+    log "python packages ($AB_REQ): present"
+else
+    log "python packages: installing from $AB_REQ"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$AB_REQ"
+    echo "$ab_sum" > .venv/.unisock-autobahn
+fi
+
 # --- Node test peer (ws) -----------------------------------------------------
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     log "node/npm missing: installing from apt"
@@ -110,5 +132,21 @@ else
     echo "$lock_sum" > tests/peers/node_modules/.unisock-lock
 fi
 log "node $(node --version), ws $(node -p "require('$ROOT/tests/peers/node_modules/ws/package.json').version")"
+
+# --- Node build and test tools (tools/node) ----------------------------------
+# binaryen@132 (wasm-opt for wasm-pack: never Debian's binaryen 108, whose output
+# fails in the browser), typescript (tsc for the .d.ts check) and playwright-core
+# (drives /usr/bin/chromium in the demo end-to-end test; no browser download).
+lock_sum=$(sha256sum tools/node/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tools/node/node_modules/.unisock-lock 2>/dev/null || true)" = "$lock_sum" ]; then
+    log "npm packages (tools/node): present"
+else
+    log "npm packages (tools/node): npm ci"
+    (cd tools/node && npm ci --no-audit --no-fund)
+    echo "$lock_sum" > tools/node/node_modules/.unisock-lock
+fi
+log "$(tools/node/node_modules/.bin/wasm-opt --version)," \
+    "typescript $(tools/node/node_modules/.bin/tsc --version | awk '{print $2}')," \
+    "playwright-core $(node -p "require('$ROOT/tools/node/node_modules/playwright-core/package.json').version")"
 
 log "done in $((SECONDS - START)) s"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: lints, native tests (unit, integration, doc), then the
-# wasm32 tests in headless Chromium and Firefox against a local echo server.
+# wasm32 tests in headless Chromium and Firefox against a local echo server,
+# then the npm package (types, Node) and the demo page end to end (Chromium).
 # Stops at the first failure and exits non-zero.
 set -euo pipefail
 
@@ -15,14 +16,14 @@ bash scripts/install.sh
 banner "cargo fmt --check"
 cargo fmt --all -- --check
 
-banner "cargo clippy (native)"
-cargo clippy --all-targets -- -D warnings
+banner "cargo clippy (native, with the server)"
+cargo clippy --all-targets --features server -- -D warnings
 
 banner "cargo clippy (wasm32-unknown-unknown)"
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 
-banner "cargo test (native)"
-cargo test
+banner "cargo test (native, with the server)"
+cargo test --features server
 
 # --- Browser tests -----------------------------------------------------------
 # The wasm tests cannot start processes, so a native echo server runs beside
@@ -64,10 +65,36 @@ export WASM_BINDGEN_TEST_TIMEOUT=60
 # searches PATH: set exactly one per run.
 banner "cargo test --target wasm32-unknown-unknown (Chromium)"
 env -u GECKODRIVER CHROMEDRIVER=/usr/bin/chromedriver \
-    cargo test --target wasm32-unknown-unknown
+    cargo test --target wasm32-unknown-unknown --tests
 
 banner "cargo test --target wasm32-unknown-unknown (Firefox)"
 env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" \
-    cargo test --target wasm32-unknown-unknown
+    cargo test --target wasm32-unknown-unknown --tests
+
+# --- npm package and demo page -------------------------------------------------
+# The wasm-pack package in pkg/, used from Node and by the demo page in Chromium,
+# against `unisock serve` (each test file starts its own on a free port).
+banner "build pkg/ (scripts/build-pkg.sh)"
+bash scripts/build-pkg.sh
+
+banner "build unisock serve (release, feature server)"
+cargo build --release --features server --bin unisock
+export UNISOCK_BIN="$PWD/target/release/unisock"
+
+banner "tsc --noEmit --strict: tests/js/types-check.ts against pkg/unisock.d.ts"
+tools/node/node_modules/.bin/tsc --noEmit --strict -p tests/js
+
+# Node 20 has a global WebSocket (used by the package) only with this flag.
+banner "npm package in Node (node --test tests/js/package.test.mjs)"
+NODE_OPTIONS=--experimental-websocket timeout 300 node --test --test-force-exit tests/js/package.test.mjs
+
+banner "demo page end to end in Chromium (timeout 300 node --test --test-force-exit tests/js/demo-e2e.test.mjs)"
+timeout 300 node --test --test-force-exit tests/js/demo-e2e.test.mjs
+echo "screenshot: target/demo-e2e.png"
+
+# Conformance: Autobahn cases against the native client, unisock serve and the Chromium
+# client, compared with tests/autobahn/expected-*.json (fails on FAILED or any regression).
+banner "Autobahn TestSuite: native client, unisock serve, Chromium client"
+bash scripts/autobahn.sh
 
 banner "all tests passed"

@@ -66,6 +66,10 @@
 mod client;
 mod error;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(target_arch = "wasm32")]
+mod js;
 mod message;
 mod options;
 mod session;
@@ -76,8 +80,8 @@ mod url;
 #[cfg(all(feature = "server", not(target_arch = "wasm32")))]
 pub mod server;
 
-/// The README's examples, compiled (and the runnable ones run) as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled as native doctests (they use tokio).
+#[cfg(all(doctest, not(target_arch = "wasm32")))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
@@ -89,6 +93,6 @@ pub use options::{
     AppPing, Disconnect, Endpoint, EndpointProvider, Heartbeat, Options, QueueLimits, Reconnect,
     ShouldReconnect, TlsOptions, WhenFull,
 };
-pub use socket::{Reconnecting, Socket, SocketBuilder};
+pub use socket::{Reconnecting, Socket, SocketBuilder, Timeout};
 pub use transport::{MaybeSend, MaybeSync};
 pub use url::redact_url;

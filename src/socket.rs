@@ -190,10 +190,48 @@ impl Socket {
     }
 
     /// Waits for the next queued event; `None` once the connection is closed and every event
-    /// was read. Native only (a browser page must not block).
+    /// was read. Native only (a browser page must not block). It parks the calling thread, so
+    /// it also works inside other executors, but it blocks them while it waits.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn recv(&self) -> Option<Event> {
-        futures::executor::block_on(futures::StreamExt::next(&mut *self.lock_queue()))
+        self.recv_until(None).unwrap_or(None)
+    }
+
+    /// Like [`Socket::recv`], but gives up after `timeout`: `Err(Timeout)` when nothing came.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Result<Option<Event>, Timeout> {
+        self.recv_until(Some(std::time::Instant::now() + timeout))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn recv_until(&self, deadline: Option<std::time::Instant>) -> Result<Option<Event>, Timeout> {
+        use futures::StreamExt;
+
+        /// Wakes the waiting thread: no executor, no polling interval.
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut queue = self.lock_queue();
+        loop {
+            if let Poll::Ready(event) = queue.poll_next_unpin(&mut cx) {
+                return Ok(event);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(Timeout);
+                    }
+                    std::thread::park_timeout(left);
+                }
+            }
+        }
     }
 
     /// The connection state: the browser's `readyState`.
@@ -305,3 +343,15 @@ pub struct Reconnecting {
     /// How the previous connection ended (1006 after a failed attempt).
     pub close: CloseEvent,
 }
+
+/// [`Socket::recv_timeout`] found no event in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no event arrived in time")
+    }
+}
+
+impl std::error::Error for Timeout {}
