@@ -148,10 +148,11 @@ mod native {
     }
 
     /// Sequential ping-pong for latency, then pipelined for throughput (bounded by a window so
-    /// that neither side's buffers grow without bound).
+    /// that neither side's buffers grow without bound). `send(flush)`: pipelined messages are
+    /// queued (`feed`) and flushed once per burst, as a pipelining user would write it.
     async fn measure<S, R, FS, FR>(n: usize, mut send: FS, mut recv: FR) -> Sample
     where
-        FS: FnMut() -> S,
+        FS: FnMut(bool) -> S,
         FR: FnMut() -> R,
         S: std::future::Future<Output = ()>,
         R: std::future::Future<Output = ()>,
@@ -159,7 +160,7 @@ mod native {
         let mut rtts = Vec::with_capacity(n);
         for _ in 0..n {
             let start = Instant::now();
-            send().await;
+            send(true).await;
             recv().await;
             rtts.push(start.elapsed());
         }
@@ -169,8 +170,9 @@ mod native {
         let (mut sent, mut received) = (0, 0);
         while received < n {
             while sent < n && sent - received < WINDOW {
-                send().await;
                 sent += 1;
+                let last_of_burst = sent == n || sent - received == WINDOW;
+                send(last_of_burst).await;
             }
             recv().await;
             received += 1;
@@ -218,7 +220,7 @@ mod native {
         frame.extend_from_slice(&payload);
         measure(
             n,
-            || {
+            |_flush| {
                 let frame = frame.clone();
                 let write = &write;
                 async move { write.borrow_mut().write_all(&frame).await.unwrap() }
@@ -246,10 +248,16 @@ mod native {
         let payload = tungstenite::Bytes::from(vec![7u8; size]);
         measure(
             n,
-            || {
+            |flush| {
                 let message = tungstenite::Message::Binary(payload.clone());
                 let sink = &sink;
-                async move { sink.borrow_mut().send(message).await.unwrap() }
+                async move {
+                    let mut sink = sink.borrow_mut();
+                    sink.feed(message).await.unwrap();
+                    if flush {
+                        sink.flush().await.unwrap();
+                    }
+                }
             },
             || async {
                 while !stream
@@ -275,10 +283,16 @@ mod native {
         let payload = vec![7u8; size];
         measure(
             n,
-            || {
+            |flush| {
                 let message = unisock::Message::binary(payload.clone());
                 let tx = &tx;
-                async move { tx.borrow_mut().send(message).await.unwrap() }
+                async move {
+                    let mut tx = tx.borrow_mut();
+                    tx.feed(message).await.unwrap();
+                    if flush {
+                        tx.flush().await.unwrap();
+                    }
+                }
             },
             || async {
                 rx.borrow_mut().next().await.unwrap();
@@ -299,7 +313,8 @@ mod native {
             let payload = vec![7u8; size];
             futures::executor::block_on(measure(
                 n,
-                || {
+                |_flush| {
+                    // Never waits: queued for the connection's thread.
                     socket
                         .send(unisock::Message::binary(payload.clone()))
                         .unwrap();
