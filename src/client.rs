@@ -89,6 +89,10 @@ pub async fn connect(url: &str, options: Options) -> Result<(Sender, Receiver), 
 ///
 /// While the connection is down and reconnecting, messages wait in the queue and go out in
 /// order once it is back.
+///
+/// Clones are cheap and send into the same connection (natively `Send + Sync`), each with its
+/// own flush tracking; the connection closes once every clone and the `Receiver` are dropped.
+#[derive(Clone)]
 pub struct Sender {
     handle: Handle,
     /// Sequence number of the last message this sender queued (for `poll_flush`).

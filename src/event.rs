@@ -12,7 +12,9 @@ use crate::{Error, Message};
 /// one [`Event::Close`] at the very end, whatever the reason (as in the browser, a failure is
 /// an `Error` followed by a `Close` with code 1006). When the connection drops and
 /// [`Options::reconnect`](crate::Options::reconnect) retries, an [`Event::Reconnecting`] comes
-/// instead of the `Close`, and another `Open` once the connection is back.
+/// instead of the `Close`, and another `Open` once the connection is back. With
+/// [`Options::session`](crate::Options::session), each `Open` is followed by an
+/// [`Event::Session`] and, when something may have been lost, [`Event::Gap`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -37,6 +39,66 @@ pub enum Event {
     },
     /// The connection is closed for good. This is always the last event.
     Close(CloseEvent),
+    /// Right after each [`Event::Open`] when [`Options::session`](crate::Options::session) is
+    /// set: which delivery mode this connection runs in.
+    Session {
+        /// `true`: an acknowledged session (`unisock.v1`), exactly once across reconnects;
+        /// `false`: the server declined, plain WebSocket (at most once).
+        acknowledged: bool,
+        /// `true` when a previous session continued on this connection: nothing was lost.
+        resumed: bool,
+    },
+    /// Messages of an acknowledged session that may have been lost: the session could not be
+    /// resumed, the server's buffer overflowed while the client was away, or the session
+    /// ended with messages unacknowledged. Never silent: see [`Gap`].
+    Gap(Gap),
+}
+
+/// Messages that may have been lost in an acknowledged session (see [`Event::Gap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// Which way the messages went.
+    pub direction: Direction,
+    /// Sequence number of the first message possibly lost (numbers start at 1 per session
+    /// and direction; incoming ones count the server's messages of the old session).
+    pub first: u64,
+    /// Sequence number of the last one, when known: `None` when the server lost the session,
+    /// so that how much it sent meanwhile is unknown.
+    pub last: Option<u64>,
+    /// Why.
+    pub reason: GapReason,
+    /// For [`Direction::Outgoing`]: the messages themselves (`first`, `first + 1`, …), written
+    /// but never acknowledged, so they may or may not have arrived. unisock does not send them
+    /// again (that could deliver them twice); the application decides. Empty for incoming gaps.
+    pub messages: Vec<Message>,
+}
+
+/// The direction of a [`Gap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Server → client: messages this side may not have received.
+    Incoming,
+    /// Client → server: messages the server may not have received.
+    Outgoing,
+}
+
+/// Why a [`Gap`] happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GapReason {
+    /// The server does not know the session: it restarted, or the token was never issued.
+    SessionUnknown,
+    /// The session expired on the server (its grace period ended while disconnected) or was
+    /// evicted.
+    SessionExpired,
+    /// The server dropped these messages to stay within its per-session buffer while the
+    /// client was away or too slow.
+    Overflow,
+    /// The connection now runs without a session (the server declined `unisock.v1`).
+    NoSession,
+    /// The session ended for good (closed, or reconnecting gave up) with these messages
+    /// unacknowledged.
+    Ended,
 }
 
 /// How a connection ended: the browser's `CloseEvent`.
@@ -52,7 +114,9 @@ pub struct CloseEvent {
     pub was_clean: bool,
     /// Messages accepted by `send` that were never written to the network, in order: handed
     /// back in the final close so that nothing vanishes silently. (Messages written just
-    /// before a connection dropped may still have been lost in flight; see the crate docs.)
+    /// before a connection dropped may still have been lost in flight; see the crate docs.
+    /// In an acknowledged session, messages written but never acknowledged come in an
+    /// [`Event::Gap`] just before the close instead.)
     pub unsent: Vec<Message>,
 }
 

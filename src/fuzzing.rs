@@ -36,3 +36,22 @@ pub fn parse_ws_url(input: &str) -> Result<ParsedUrl, Error> {
         secure: url.is_secure(),
     })
 }
+
+/// Decodes `data` as a frame of an acknowledged session (`unisock.v1`), as a binary message
+/// and, if it is UTF-8, as a text message. For each that decodes, returns the message and the
+/// decoded frame encoded again (the encoding is canonical: the two must be equal). Malformed
+/// input must give a protocol violation, never a panic.
+pub fn session_frame_roundtrip(data: &[u8]) -> Vec<(crate::Message, crate::Message)> {
+    use crate::session::ack::Frame;
+    let mut messages = vec![crate::Message::Binary(data.to_vec())];
+    if let Ok(text) = std::str::from_utf8(data) {
+        messages.push(crate::Message::Text(text.to_owned()));
+    }
+    messages
+        .into_iter()
+        .filter_map(|message| {
+            let frame = Frame::decode(message.clone()).ok()?;
+            Some((message, frame.encode()))
+        })
+        .collect()
+}

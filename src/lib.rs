@@ -59,8 +59,40 @@
 //! - Incoming messages are delivered in order and none is dropped by unisock; while
 //!   [`Options::receive_buffer`] events wait unread, unisock stops reading from the socket.
 //!
-//! Exactly-once delivery across reconnects needs acknowledgements from the server; it comes
-//! with unisock's acknowledged sessions (a later release), not with plain WebSocket servers.
+//! ## Acknowledged sessions: exactly once across reconnects
+//!
+//! With [`Options::session`] and a server that speaks the `unisock.v1` subprotocol
+//! (`unisock serve` does, on `/echo` and `/rooms/{room}`), messages carry sequence numbers and
+//! both sides acknowledge what they received (piggybacked on data or batched, never one frame
+//! per message). What was written but not acknowledged is kept (bounded by
+//! [`SessionOptions`]) and sent again after a reconnect, duplicates are dropped, and the server
+//! keeps the session, including room broadcasts sent while the client is away, for a grace
+//! period: every message arrives exactly once, in order, both ways. An [`Event::Session`]
+//! after each [`Event::Open`] says whether the session is on (a plain server gives plain
+//! WebSocket) and whether it was resumed. When the server cannot resume (restarted, grace
+//! period over, its buffer overflowed), an [`Event::Gap`] names the sequence numbers that may
+//! be lost and hands back the messages written but never acknowledged: never a silent loss.
+//! The wire format is in `docs/session-protocol.md`.
+//!
+//! ```no_run
+//! use futures::{SinkExt, StreamExt};
+//! use unisock::{Event, Message, Options, SessionOptions};
+//!
+//! # async fn run() -> Result<(), unisock::Error> {
+//! let options = Options::default().session(SessionOptions::default());
+//! let (mut tx, mut rx) = unisock::connect("ws://127.0.0.1:9001/rooms/lobby", options).await?;
+//! tx.send(Message::text("hello")).await?;
+//! while let Some(event) = rx.next().await {
+//!     match event {
+//!         Event::Session { acknowledged, resumed } => println!("session {acknowledged} {resumed}"),
+//!         Event::Gap(gap) => eprintln!("may have lost {:?} {}..={:?}", gap.direction, gap.first, gap.last),
+//!         Event::Message(message) => println!("{message:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
 mod client;
@@ -68,7 +100,7 @@ mod error;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 mod js;
 mod message;
 mod options;
@@ -87,12 +119,12 @@ struct ReadmeDoctests;
 
 pub use client::{connect, Receiver, Sender};
 pub use error::Error;
-pub use event::{CloseEvent, Event, ReadyState};
+pub use event::{CloseEvent, Direction, Event, Gap, GapReason, ReadyState};
 pub use message::Message;
 pub use options::{
     AppPing, Disconnect, Endpoint, EndpointProvider, Heartbeat, Options, QueueLimits, Reconnect,
-    ShouldReconnect, TlsOptions, WhenFull,
+    SessionOptions, ShouldReconnect, TlsOptions, WhenFull,
 };
-pub use socket::{Reconnecting, Socket, SocketBuilder, Timeout};
+pub use socket::{Reconnecting, SessionMode, Socket, SocketBuilder, Timeout};
 pub use transport::{MaybeSend, MaybeSync};
 pub use url::redact_url;

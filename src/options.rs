@@ -68,12 +68,18 @@ pub struct Options {
     pub high_water_mark: usize,
     /// Detects a dead peer (a half-open or blackholed connection that would otherwise look
     /// open for minutes): natively WebSocket pings, in the browser an application-level ping
-    /// you opt into. Default: pings every 30 s with a 10 s timeout natively, off in the browser.
+    /// you opt into. In an acknowledged session ([`Options::session`]) the session's own ping
+    /// frame is used on every target, so the browser needs no application ping then. Default: pings every 30 s with a 10 s timeout natively, off in the browser.
     pub heartbeat: Option<Heartbeat>,
     /// Called before every connection attempt, reconnects included, for the URL and headers
     /// to use, e.g. with a fresh auth token. `None` uses the URL given to `connect` and
     /// [`Options::headers`]. Default: `None`.
     pub endpoint: Option<EndpointProvider>,
+    /// Acknowledged sessions: exactly-once, in-order delivery across reconnects with a server
+    /// that speaks the `unisock.v1` subprotocol (`unisock serve`). `None` (the default) is
+    /// plain WebSocket. See [`SessionOptions`] and docs/session-protocol.md. (`unisock.v1` is
+    /// then the selected subprotocol: an application subprotocol cannot be negotiated too.)
+    pub session: Option<SessionOptions>,
 }
 
 impl Default for Options {
@@ -96,6 +102,7 @@ impl Default for Options {
                 Some(Heartbeat::default())
             },
             endpoint: None,
+            session: None,
         }
     }
 }
@@ -158,6 +165,19 @@ impl Options {
         provider: impl Fn() -> Endpoint + crate::MaybeSend + crate::MaybeSync + 'static,
     ) -> Self {
         self.endpoint = Some(EndpointProvider(Arc::new(provider)));
+        self
+    }
+
+    /// Asks for an acknowledged session (see [`Options::session`]).
+    ///
+    /// ```
+    /// use unisock::{Options, SessionOptions};
+    ///
+    /// let options = Options::default().session(SessionOptions::default());
+    /// assert!(options.session.is_some());
+    /// ```
+    pub fn session(mut self, session: SessionOptions) -> Self {
+        self.session = Some(session);
         self
     }
 
@@ -426,4 +446,40 @@ pub struct AppPing {
     pub ping: Message,
     /// What the server answers.
     pub pong: Message,
+}
+
+/// Acknowledged sessions (see [`Options::session`]).
+///
+/// The client offers the `unisock.v1` subprotocol first, before [`Options::protocols`]. If the
+/// server selects it, every message carries a sequence number, both sides acknowledge what
+/// they received (piggybacked on data, or batched), and what was sent but not acknowledged is
+/// kept and sent again after a reconnect; duplicates are dropped, so each message is
+/// delivered exactly once and in order, per direction, as long as the server still holds the
+/// session (its grace period and buffer bounds). When it cannot resume, the application gets
+/// an [`Event::Gap`](crate::Event::Gap), never a silent loss. A server that does not select
+/// `unisock.v1` gives plain WebSocket behaviour. Either way an
+/// [`Event::Session`](crate::Event::Session) right after each [`Event::Open`](crate::Event::Open)
+/// says which mode is active.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Most messages sent and not yet acknowledged (kept for resending). When reached, further
+    /// messages wait in the outgoing queue ([`Options::queue`]). Default: 1024.
+    pub max_unacked_messages: usize,
+    /// Most bytes sent and not yet acknowledged (one message of any size is always allowed).
+    /// Default: 8 MiB.
+    pub max_unacked_bytes: usize,
+    /// How long received messages may wait before a standalone acknowledgement is sent when
+    /// nothing flows back to carry it (acks also go out after every 64 messages). Default:
+    /// 20 ms.
+    pub ack_delay: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            max_unacked_messages: 1024,
+            max_unacked_bytes: 8 << 20,
+            ack_delay: Duration::from_millis(20),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use futures::channel::mpsc;
 use crate::session::{self, Gone, Handle, Outlet};
 use crate::transport::{Backend, MaybeSend, MaybeSync};
 use crate::url::WsUrl;
-use crate::{CloseEvent, Error, Event, Message, Options, ReadyState};
+use crate::{CloseEvent, Error, Event, Gap, Message, Options, ReadyState};
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
@@ -35,6 +35,13 @@ cfg_if::cfg_if! {
 ///
 /// Callbacks run on the connection's task: keep them short, and hand heavy work elsewhere.
 /// Messages sent before the connection is open are queued and go out once it is.
+///
+/// A `Socket` is a handle to a connection that lives on its own (natively `Send + Sync`):
+/// clones are cheap and share the connection and its event queue (each queued event goes to
+/// whichever clone reads it first), so one thread can send while another reads. The
+/// connection outlives the thread that opened it and closes with 1000 once the last clone is
+/// dropped (or on [`Socket::close`]). `examples/service_thread.rs` runs one as a background
+/// service feeding a UI loop.
 ///
 /// ```no_run
 /// use unisock::{Message, Socket};
@@ -67,9 +74,10 @@ cfg_if::cfg_if! {
 /// }
 /// # Ok::<(), unisock::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Socket {
     handle: Handle,
-    queue: Mutex<mpsc::Receiver<Event>>,
+    queue: Arc<Mutex<mpsc::Receiver<Event>>>,
 }
 
 /// Sets up a [`Socket`]'s options and callbacks, then connects.
@@ -86,6 +94,8 @@ struct Callbacks {
     on_error: Option<Callback<Error>>,
     on_close: Option<Callback<CloseEvent>>,
     on_reconnecting: Option<Callback<Reconnecting>>,
+    on_session: Option<Callback<SessionMode>>,
+    on_gap: Option<Callback<Gap>>,
     on_wake: Option<WakeCallback>,
 }
 
@@ -131,6 +141,19 @@ impl SocketBuilder {
         self
     }
 
+    /// Called after each `on_open` when [`Options::session`] is set: which delivery mode the
+    /// connection runs in (the fields of [`Event::Session`]).
+    pub fn on_session(mut self, callback: impl FnMut(SessionMode) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_session = Some(Box::new(callback));
+        self
+    }
+
+    /// Called when messages of an acknowledged session may have been lost (see [`Gap`]).
+    pub fn on_gap(mut self, callback: impl FnMut(Gap) + MaybeSend + 'static) -> Self {
+        self.callbacks.on_gap = Some(Box::new(callback));
+        self
+    }
+
     /// Called after an event is queued for [`Socket::try_recv`], from the connection's
     /// thread: ask your UI to repaint or your loop to wake up.
     pub fn on_wake(mut self, callback: impl Fn() + MaybeSend + MaybeSync + 'static) -> Self {
@@ -152,7 +175,7 @@ impl SocketBuilder {
         let handle = session::spawn::<Backend>(url, self.options, outlet, true)?;
         Ok(Socket {
             handle,
-            queue: Mutex::new(queue_rx),
+            queue: Arc::new(Mutex::new(queue_rx)),
         })
     }
 }
@@ -324,6 +347,25 @@ impl Outlet for Dispatcher {
                     close,
                 },
             },
+            Event::Session {
+                acknowledged,
+                resumed,
+            } => match &mut callbacks.on_session {
+                Some(callback) => {
+                    return callback(SessionMode {
+                        acknowledged,
+                        resumed,
+                    })
+                }
+                None => Event::Session {
+                    acknowledged,
+                    resumed,
+                },
+            },
+            Event::Gap(gap) => match &mut callbacks.on_gap {
+                Some(callback) => return callback(gap),
+                None => Event::Gap(gap),
+            },
         };
         if self.queue.try_send(unhandled).is_ok() {
             if let Some(wake) = &callbacks.on_wake {
@@ -331,6 +373,16 @@ impl Outlet for Dispatcher {
             }
         }
     }
+}
+
+/// What [`SocketBuilder::on_session`] receives: the fields of [`Event::Session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionMode {
+    /// `true`: an acknowledged session (exactly once across reconnects); `false`: plain
+    /// WebSocket (the server declined).
+    pub acknowledged: bool,
+    /// `true` when a previous session continued: nothing was lost.
+    pub resumed: bool,
 }
 
 /// What [`SocketBuilder::on_reconnecting`] receives: the fields of [`Event::Reconnecting`].

@@ -33,10 +33,12 @@ pub(crate) enum Kind {
     Error,
     Close,
     Reconnecting,
+    Session,
+    Gap,
 }
 
 impl Kind {
-    const COUNT: usize = 5;
+    const COUNT: usize = 7;
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -45,6 +47,8 @@ impl Kind {
             Kind::Error => "error",
             Kind::Close => "close",
             Kind::Reconnecting => "reconnecting",
+            Kind::Session => "session",
+            Kind::Gap => "gap",
         }
     }
 }
@@ -406,6 +410,36 @@ pub(crate) fn reconnecting(
     set(&event, "code", &code.into());
     set(&event, "reason", &reason.into());
     set(&event, "wasClean", &was_clean.into());
+    event
+}
+
+/// The `session` event: after each `open` when `{ session: true }`: which delivery mode runs.
+pub(crate) fn session(acknowledged: bool, resumed: bool) -> JsValue {
+    let event = base_event(Kind::Session.as_str());
+    set(&event, "acknowledged", &acknowledged.into());
+    set(&event, "resumed", &resumed.into());
+    event
+}
+
+/// The `gap` event: messages of an acknowledged session that may have been lost.
+pub(crate) fn gap(
+    direction: &str,
+    first: u64,
+    last: Option<u64>,
+    reason: &str,
+    messages: Array,
+) -> JsValue {
+    let event = base_event(Kind::Gap.as_str());
+    set(&event, "direction", &direction.into());
+    // Sequence numbers stay far below 2^53 in practice: plain numbers for JS.
+    set(&event, "first", &(first as f64).into());
+    set(
+        &event,
+        "last",
+        &last.map_or(JsValue::NULL, |last| (last as f64).into()),
+    );
+    set(&event, "reason", &reason.into());
+    set(&event, "messages", &messages);
     event
 }
 

@@ -66,7 +66,7 @@ use wasm_bindgen::prelude::*;
 
 use self::events::{Kind, Listeners};
 use self::iter::{Iterators, MessageIterator};
-use crate::{CloseEvent, Message, ReadyState, Reconnecting};
+use crate::{CloseEvent, Direction, Gap, GapReason, Message, ReadyState, Reconnecting};
 
 #[wasm_bindgen]
 extern "C" {
@@ -189,6 +189,37 @@ impl Inner {
         });
     }
 
+    fn on_session(self: &Rc<Self>, mode: crate::SessionMode) {
+        self.dispatch(Kind::Session, || {
+            events::session(mode.acknowledged, mode.resumed)
+        });
+    }
+
+    fn on_gap(self: &Rc<Self>, gap: Gap) {
+        let Gap {
+            direction,
+            first,
+            last,
+            reason,
+            messages,
+        } = gap;
+        self.dispatch(Kind::Gap, || {
+            let direction = match direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            };
+            let reason = match reason {
+                GapReason::SessionUnknown => "sessionUnknown",
+                GapReason::SessionExpired => "sessionExpired",
+                GapReason::Overflow => "overflow",
+                GapReason::NoSession => "noSession",
+                _ => "ended",
+            };
+            let messages: Array = messages.into_iter().map(data::to_js).collect();
+            events::gap(direction, first, last, reason, messages)
+        });
+    }
+
     /// The final `close`: dispatched, then everything that holds JS functions is dropped.
     fn on_close(self: &Rc<Self>, close: CloseEvent) {
         let CloseEvent {
@@ -261,6 +292,14 @@ impl JsSocket {
             .on_reconnecting({
                 let inner = inner.clone();
                 move |reconnecting| inner.on_reconnecting(reconnecting)
+            })
+            .on_session({
+                let inner = inner.clone();
+                move |mode| inner.on_session(mode)
+            })
+            .on_gap({
+                let inner = inner.clone();
+                move |gap| inner.on_gap(gap)
             })
             .on_close({
                 let inner = inner.clone();
@@ -517,6 +556,12 @@ handler_properties! {
     Reconnecting, "onreconnecting", onreconnecting, set_onreconnecting,
         "((this: Socket, event: SocketReconnectingEvent) => unknown) | null",
         "Called when the connection dropped and another attempt starts after `event.delay` ms.";
+    Session, "onsession", onsession, set_onsession,
+        "((this: Socket, event: SocketSessionEvent) => unknown) | null",
+        "Called after each `open` with `{ session: true }`: `event.acknowledged` says whether the session is on.";
+    Gap, "ongap", ongap, set_ongap,
+        "((this: Socket, event: SocketGapEvent) => unknown) | null",
+        "Called when messages of an acknowledged session may have been lost (`event.first` to `event.last`).";
 }
 
 /// `close(code)`'s WebIDL conversion (`[Clamp] unsigned short`): NaN is 0, out-of-range values

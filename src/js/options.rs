@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::data;
 use super::errors::{describe, dom_exception, type_error, unisock_error};
-use crate::{AppPing, Disconnect, Heartbeat, Options, QueueLimits, Reconnect};
+use crate::{AppPing, Disconnect, Heartbeat, Options, QueueLimits, Reconnect, SessionOptions};
 
 /// Keys of the options object, in the order the TypeScript declarations list them.
 const OPTION_KEYS: &[&str] = &[
@@ -25,7 +25,9 @@ const OPTION_KEYS: &[&str] = &[
     "reconnect",
     "queue",
     "heartbeat",
+    "session",
 ];
+const SESSION_KEYS: &[&str] = &["maxUnackedMessages", "maxUnackedBytes", "ackDelay"];
 const RECONNECT_KEYS: &[&str] = &[
     "minDelay",
     "maxDelay",
@@ -82,11 +84,53 @@ pub(crate) fn parse(value: &JsValue) -> Result<Options, JsValue> {
     if !field.is_undefined() {
         options.queue = queue(&field)?;
     }
+    let field = get(object, "session")?;
+    if !field.is_undefined() {
+        options.session = session(&field)?;
+    }
     let field = get(object, "heartbeat")?;
     if !field.is_undefined() {
-        options.heartbeat = heartbeat(&field)?;
+        options.heartbeat = heartbeat(&field, options.session.is_some())?;
     }
     Ok(options)
+}
+
+/// `session: true | false | null | { … }`.
+fn session(value: &JsValue) -> Result<Option<SessionOptions>, JsValue> {
+    if value.is_null() || value.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    let mut session = SessionOptions::default();
+    if value.as_bool() == Some(true) {
+        return Ok(Some(session));
+    }
+    let Some(object) = as_plain_object(value) else {
+        return Err(type_error(format_args!(
+            "options.session must be true, false or an object, got {}",
+            describe(value)
+        )));
+    };
+    check_keys(object, SESSION_KEYS, "options.session")?;
+    if let Some(n) = optional(
+        object,
+        "maxUnackedMessages",
+        count,
+        "options.session.maxUnackedMessages",
+    )? {
+        session.max_unacked_messages = n.max(1);
+    }
+    if let Some(n) = optional(
+        object,
+        "maxUnackedBytes",
+        count,
+        "options.session.maxUnackedBytes",
+    )? {
+        session.max_unacked_bytes = n;
+    }
+    if let Some(delay) = optional(object, "ackDelay", millis, "options.session.ackDelay")? {
+        session.ack_delay = delay;
+    }
+    Ok(Some(session))
 }
 
 /// `reconnect: true | false | null | { … }`.
@@ -198,8 +242,9 @@ fn queue(value: &JsValue) -> Result<QueueLimits, JsValue> {
 }
 
 /// `heartbeat: false | null | { interval?, timeout?, ping, pong }`. The browser cannot send
-/// WebSocket pings, so the application-level `ping` and `pong` messages are required.
-fn heartbeat(value: &JsValue) -> Result<Option<Heartbeat>, JsValue> {
+/// WebSocket pings, so the application-level `ping` and `pong` messages are required, except
+/// with `session` (acknowledged sessions have their own ping, answered by the server).
+fn heartbeat(value: &JsValue, session: bool) -> Result<Option<Heartbeat>, JsValue> {
     if value.is_null() || value.as_bool() == Some(false) {
         return Ok(None);
     }
@@ -229,6 +274,9 @@ fn heartbeat(value: &JsValue) -> Result<Option<Heartbeat>, JsValue> {
         heartbeat.timeout = timeout;
     }
     let (ping, pong) = (get(object, "ping")?, get(object, "pong")?);
+    if session && ping.is_undefined() && pong.is_undefined() {
+        return Ok(Some(heartbeat));
+    }
     if ping.is_undefined() || pong.is_undefined() {
         return Err(type_error(
             "options.heartbeat needs both `ping` (the message to send) and `pong` (the answer \

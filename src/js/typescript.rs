@@ -46,7 +46,22 @@ export interface SocketOptions {
    * of silence and dropping the connection when nothing arrives within `timeout` ms. The
    * server must answer `ping` with `pong`; the pongs are not delivered as messages.
    * Default: off. */
-  heartbeat?: false | null | HeartbeatOptions;
+  heartbeat?: false | null | HeartbeatOptions | SessionHeartbeatOptions;
+  /** Acknowledged sessions with `unisock serve` (the `unisock.v1` subprotocol, offered
+   * first): every message arrives exactly once and in order across reconnects; a `session`
+   * event after each `open` says whether the server agreed, and a `gap` event reports what
+   * may have been lost when a session could not be resumed. Default: `false`. */
+  session?: boolean | null | SessionOptions;
+}
+
+/** Bounds of an acknowledged session (`session: { … }`). */
+export interface SessionOptions {
+  /** Most messages sent and not yet acknowledged; more wait in the queue. Default: 1024. */
+  maxUnackedMessages?: number;
+  /** Most bytes sent and not yet acknowledged. Default: 8 MiB. */
+  maxUnackedBytes?: number;
+  /** How long received messages may go unacknowledged when nothing flows back. Default: 20. */
+  ackDelay?: number;
 }
 
 /** When and how fast to reconnect. The delay before attempt `n` is drawn at random from
@@ -90,6 +105,17 @@ export interface QueueOptions {
   /** Most bytes waiting, >= 1 (one larger message is still accepted into an empty queue).
    * Default: 16 MiB. */
   maxBytes?: number;
+}
+
+/** The heartbeat of an acknowledged session (`session` set): the session's own ping frame,
+ * answered by the server, so no `ping` / `pong` messages. */
+export interface SessionHeartbeatOptions {
+  /** Silence after which the session pings. Default: 30000. */
+  interval?: number;
+  /** How long to wait for any sign of life after a ping. Default: 10000. */
+  timeout?: number;
+  ping?: never;
+  pong?: never;
 }
 
 /** An application-level heartbeat (`SocketOptions.heartbeat`). */
@@ -185,6 +211,30 @@ export interface SocketReconnectingEvent extends SocketEventBase {
   readonly wasClean: boolean;
 }
 
+/** `session`: after each `open` with `{ session: true }`: which delivery mode runs. */
+export interface SocketSessionEvent extends SocketEventBase {
+  readonly type: "session";
+  /** `true`: an acknowledged session (exactly once); `false`: plain WebSocket. */
+  readonly acknowledged: boolean;
+  /** `true` when the previous session continued: nothing was lost. */
+  readonly resumed: boolean;
+}
+
+/** `gap`: messages of an acknowledged session that may have been lost. */
+export interface SocketGapEvent extends SocketEventBase {
+  readonly type: "gap";
+  /** `"incoming"`: from the server; `"outgoing"`: sent but never acknowledged. */
+  readonly direction: "incoming" | "outgoing";
+  /** Sequence number of the first message possibly lost. */
+  readonly first: number;
+  /** Of the last one, or `null` when unknown (the server lost the session). */
+  readonly last: number | null;
+  /** Why. */
+  readonly reason: "sessionUnknown" | "sessionExpired" | "overflow" | "noSession" | "ended";
+  /** For `"outgoing"`: the messages themselves (they are not sent again). */
+  readonly messages: SocketData[];
+}
+
 /** The events a `Socket` fires, by type. */
 export interface SocketEventMap {
   open: SocketOpenEvent;
@@ -192,6 +242,8 @@ export interface SocketEventMap {
   error: SocketErrorEvent;
   close: SocketCloseEvent;
   reconnecting: SocketReconnectingEvent;
+  session: SocketSessionEvent;
+  gap: SocketGapEvent;
 }
 
 /** A listener: a function (called with `this` = the socket) or an object with `handleEvent`. */

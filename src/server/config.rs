@@ -76,6 +76,31 @@ pub struct ServerConfig {
     /// Size of each connection's write buffer, in bytes, before it is written out. Default
     /// 4 KiB. Every message is flushed right away anyway; this only batches tiny frames.
     pub write_buffer_size: usize,
+    /// Whether clients may run acknowledged sessions (the `unisock.v1` subprotocol, see
+    /// docs/session-protocol.md) on `/echo` and `/rooms/{room}`. Default `true`. Off, the
+    /// subprotocol is never selected and such clients get plain WebSocket.
+    pub sessions: bool,
+    /// How long a session is kept after its connection drops, waiting for the client to
+    /// resume it. Default 30 s. Later, the client's resume gets "expired" and a gap.
+    pub session_grace: Duration,
+    /// Most messages a session keeps unacknowledged for its client (while it is away, e.g.
+    /// room broadcasts). Default 1024. Beyond it the oldest are dropped, and the client is
+    /// told of the gap when it resumes.
+    pub session_buffer_messages: usize,
+    /// Most bytes a session keeps unacknowledged (one message of any size always fits).
+    /// Default 4 MiB.
+    pub session_buffer_bytes: usize,
+    /// Most sessions held at once, connected or within their grace period. Default 10 000.
+    /// Beyond it, the session disconnected the longest is dropped.
+    pub max_sessions: usize,
+    /// A Redis backplane, so that rooms span every server configured with the same Redis:
+    /// each room message is also published to Redis, and every server delivers it to its own
+    /// members of the room (`unisock serve --redis URL`). `None` (the default): rooms are
+    /// local to this server, and no Redis code runs. Redis being down never stops the
+    /// server: its local rooms keep working, and cross-server delivery resumes when Redis is
+    /// back (see [`RedisConfig`](super::RedisConfig) and the counters of
+    /// [`Metrics`](super::Metrics)).
+    pub redis: Option<super::RedisConfig>,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +117,12 @@ impl Default for ServerConfig {
             backlog: 1024,
             read_buffer_size: 4 << 10,
             write_buffer_size: 4 << 10,
+            sessions: true,
+            session_grace: Duration::from_secs(30),
+            session_buffer_messages: 1024,
+            session_buffer_bytes: 4 << 20,
+            max_sessions: 10_000,
+            redis: None,
         }
     }
 }
@@ -141,6 +172,9 @@ impl ServerConfig {
         if self.backlog == 0 {
             return invalid("backlog must be at least 1");
         }
+        if self.session_buffer_messages == 0 || self.max_sessions == 0 {
+            return invalid("session_buffer_messages and max_sessions must be at least 1");
+        }
         if self.read_buffer_size == 0 {
             return invalid("read_buffer_size must be at least 1 byte");
         }
@@ -153,6 +187,9 @@ impl ServerConfig {
                 io::ErrorKind::InvalidInput,
                 format!("allowed origin {bad:?} is not of the form scheme://host[:port]"),
             ));
+        }
+        if let Some(redis) = &self.redis {
+            redis.validate()?;
         }
         Ok(())
     }

@@ -13,7 +13,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::clients::{KillSwitch, Registration};
 use super::limits::ConnectionPermit;
+use super::metrics::{Counter, ServerCounters};
 use super::rooms::{Inbox, Membership};
+use super::sessions::{self, Route, SessionEnd, SessionStore};
 use super::shutdown::{Phase, PhaseWatch};
 use super::upgrade::Socket;
 
@@ -39,6 +41,13 @@ pub(crate) enum Mode {
         /// Whether this client's own messages come back to it.
         notify_self: bool,
     },
+    /// An acknowledged session (`unisock.v1`) on the echo route or a room.
+    Session {
+        /// Where sessions live across connections.
+        store: SessionStore,
+        /// Echo or room.
+        route: Route,
+    },
 }
 
 /// Everything a connection task owns. Dropping it (also without running it) releases the
@@ -61,6 +70,8 @@ pub(crate) struct Connection {
     pub(crate) shutdown_timeout: Duration,
     /// The connection slot.
     pub(crate) permit: ConnectionPermit,
+    /// Where messages in and out are counted.
+    pub(crate) counters: ServerCounters,
 }
 
 /// How a connection ended, for the disconnect log line.
@@ -82,6 +93,8 @@ enum End {
     Refused(u16, &'static str),
     /// An I/O error.
     Failed(WsError),
+    /// The end of an acknowledged-session connection.
+    Session(SessionEnd),
 }
 
 impl fmt::Display for End {
@@ -95,9 +108,13 @@ impl fmt::Display for End {
             End::Evicted => f.write_str("closed with 1013 (too slow for its room)"),
             End::Refused(code, reason) => write!(f, "closed with {code} ({reason})"),
             End::Failed(error) => write!(f, "error: {error}"),
+            End::Session(end) => write!(f, "session: {end}"),
         }
     }
 }
+
+/// Most room messages written to the socket between two flushes (see [`relay`]).
+const RELAY_BATCH: usize = 64;
 
 /// What woke the message loop up.
 enum Wake {
@@ -118,6 +135,7 @@ impl Connection {
             phase,
             shutdown_timeout,
             permit,
+            counters,
         } = self;
         tracing::info!(conn = id, %path, protocol, "websocket connected");
         let (registration, mut kill) = match named {
@@ -128,7 +146,7 @@ impl Connection {
         let end = tokio::select! {
             () = killed(kill.as_mut()) => End::Dropped,
             () = abort.reached(Phase::Abort) => End::Aborted,
-            end = exchange(&mut socket, mode, phase, shutdown_timeout) => end,
+            end = exchange(&mut socket, mode, id, phase, shutdown_timeout, &counters) => end,
         };
         // Closes TCP; after a drop or an abort, without any close frame.
         drop(socket);
@@ -150,14 +168,20 @@ async fn killed(kill: Option<&mut KillSwitch>) {
 async fn exchange(
     socket: &mut Socket,
     mut mode: Mode,
+    id: u64,
     mut phase: PhaseWatch,
     shutdown_timeout: Duration,
+    counters: &ServerCounters,
 ) -> End {
+    if let Mode::Session { store, route } = mode {
+        let end = sessions::serve(socket, &store, route, id, phase, shutdown_timeout).await;
+        return End::Session(end);
+    }
     let mut client_close = None;
     loop {
         let wake = tokio::select! {
             () = phase.reached(Phase::Closing) => Wake::Shutdown,
-            incoming = socket.next() => Wake::Incoming(incoming),
+            incoming = socket.next() => Wake::Incoming(counted(incoming, &counters.messages_in)),
             outgoing = from_room(&mut mode) => Wake::FromRoom(outgoing),
         };
         match wake {
@@ -171,17 +195,18 @@ async fn exchange(
             Wake::Incoming(Some(Ok(message))) => match message {
                 Message::Text(_) | Message::Binary(_) => match &mode {
                     Mode::Echo => {
+                        counters.messages_out.inc();
                         if let Err(error) = socket.send(message).await {
                             return End::Failed(error);
                         }
                     }
-                    Mode::Room {
-                        membership,
-                        notify_self,
-                        ..
-                    } => {
-                        membership.publish(&message, *notify_self);
+                    Mode::Room { .. } => {
+                        let out = &counters.messages_out;
+                        if let Err(error) = publish(socket, &mut mode, &message, out).await {
+                            return End::Failed(error);
+                        }
                     }
+                    Mode::Session { .. } => {}
                 },
                 // tungstenite answers the close frame itself; the stream ends next.
                 Message::Close(frame) => {
@@ -192,8 +217,11 @@ async fn exchange(
             },
             Wake::Incoming(Some(Err(error))) => return refuse(socket, error).await,
             Wake::FromRoom(Some(message)) => {
-                if let Err(error) = socket.send(message).await {
-                    return End::Failed(error);
+                if let Mode::Room { inbox, .. } = &mut mode {
+                    if let Err(error) = relay(socket, inbox, message, &counters.messages_out).await
+                    {
+                        return End::Failed(error);
+                    }
                 }
             }
             Wake::FromRoom(None) => {
@@ -204,12 +232,79 @@ async fn exchange(
     }
 }
 
+/// Sends `message` and what else the room has already queued for this client (at most
+/// [`RELAY_BATCH`] in all), then flushes once: when a room is busy, one write system call
+/// carries many messages instead of one each (tungstenite writes its buffer out whenever it
+/// passes `write_buffer_size`, so a batch of large messages is not held back either).
+async fn relay(
+    socket: &mut Socket,
+    inbox: &mut Inbox,
+    message: Message,
+    out: &Counter,
+) -> Result<(), WsError> {
+    out.inc();
+    socket.feed(message).await?;
+    for _ in 1..RELAY_BATCH {
+        let Some(next) = inbox.try_recv() else {
+            break;
+        };
+        out.inc();
+        socket.feed(next).await?;
+    }
+    socket.flush().await
+}
+
+/// Publishes a client's message to its room ([`Membership::publish_paced`]: it may wait for
+/// members that are behind, and meanwhile this client reads nothing more, so TCP slows a
+/// publisher down to what the room can deliver). While it waits, this client's own inbox
+/// keeps being relayed: two members publishing at once never wait for each other.
+async fn publish(
+    socket: &mut Socket,
+    mode: &mut Mode,
+    message: &Message,
+    out: &Counter,
+) -> Result<(), WsError> {
+    let Mode::Room {
+        membership,
+        inbox,
+        notify_self,
+    } = mode
+    else {
+        return Ok(());
+    };
+    let mut publishing = std::pin::pin!(membership.publish_paced(message, *notify_self));
+    loop {
+        tokio::select! {
+            _ = &mut publishing => return Ok(()),
+            relayed = inbox.recv() => match relayed {
+                Some(relayed) => relay(socket, inbox, relayed, out).await?,
+                // Evicted: the message loop closes with 1013 once this is published.
+                None => {
+                    publishing.await;
+                    return Ok(());
+                }
+            },
+        }
+    }
+}
+
+/// `incoming`, counted in `messages_in` if it is a text or binary message.
+fn counted(
+    incoming: Option<Result<Message, WsError>>,
+    messages_in: &Counter,
+) -> Option<Result<Message, WsError>> {
+    if let Some(Ok(Message::Text(_) | Message::Binary(_))) = &incoming {
+        messages_in.inc();
+    }
+    incoming
+}
+
 /// The next message the room has for this client; never for an echo connection. `None`:
 /// the client was evicted from the room.
 async fn from_room(mode: &mut Mode) -> Option<Message> {
     match mode {
         Mode::Room { inbox, .. } => inbox.recv().await,
-        Mode::Echo => std::future::pending().await,
+        Mode::Echo | Mode::Session { .. } => std::future::pending().await,
     }
 }
 

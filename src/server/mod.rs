@@ -5,9 +5,16 @@
 //! |---|---|
 //! | `GET /echo` | WebSocket: every text and binary message comes back as is |
 //! | `GET /rooms/{room}` | WebSocket: every message goes to everyone in the room; the sender gets its own only with `?notify_self=true` |
+//! | `GET /metrics` | the server's [`Metrics`] in the Prometheus text format |
 //! | `POST /drop?client_id=ID` | cuts the connections opened with `?client_id=ID` off without a close frame (a simulated network failure): 204, or 404 if there is none |
 //! | `GET /pkg/…` | the wasm-pack output ([`ServerConfig::pkg_dir`]) |
 //! | `GET /…` | the demo page and other files of [`ServerConfig::root`] |
+//!
+//! Both WebSocket routes also run acknowledged sessions for clients that offer the
+//! `unisock.v1` subprotocol (exactly-once delivery across reconnects, specified in
+//! docs/session-protocol.md): a session and, for a room, its membership outlive the
+//! connection for [`ServerConfig::session_grace`], so broadcasts sent while a client is away
+//! are delivered when it resumes (`sessions` module).
 //!
 //! Room names and client ids are 1-64 characters of `[A-Za-z0-9_.-]` (otherwise HTTP 400).
 //! Clients offering the `chat` or `unisock.test` subprotocol get the first of those they
@@ -62,9 +69,20 @@
 //! `routes` (HTTP surface), `upgrade` (handshake), `connection` (one socket's life),
 //! `rooms` (broadcast registry), `clients` (`client_id` and `/drop`), `limits` (connection
 //! count), `origin` (allow-list), `params` (name and query validation), `static_files`,
-//! `shutdown` (signals and phases), `runner` ([`Server`]).
+//! `shutdown` (signals and phases), `runner` ([`Server`]), `metrics` ([`Metrics`], `/metrics`),
+//! `backplane` (rooms across servers on Redis, [`ServerConfig::redis`]).
+//!
+//! # Rooms across servers
+//!
+//! With [`ServerConfig::redis`] set (`unisock serve --redis redis://HOST:PORT`), every server
+//! on the same Redis shares its rooms: a room message is delivered at once to the members on
+//! the sender's server and published to Redis, and each other server delivers it to its own
+//! members; each client gets each message once, and `notify_self` keeps its meaning. Redis
+//! being down never stops a server (its local rooms go on), and what could not be published
+//! is counted in [`Metrics`]. See [`RedisConfig`].
 
 mod accept;
+mod backplane;
 mod clients;
 mod config;
 mod connection;
@@ -72,18 +90,22 @@ mod connection;
 pub mod fuzzing;
 mod limits;
 mod listener;
+mod metrics;
 mod origin;
 mod params;
 mod rooms;
 mod routes;
 mod runner;
+mod sessions;
 mod shutdown;
 mod static_files;
 mod upgrade;
 
 pub use accept::ServerStats;
+pub use backplane::RedisConfig;
 pub use config::{ServerConfig, DEFAULT_PORT};
 pub use listener::raise_fd_limit;
+pub use metrics::{Counter, Gauge, Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 pub use runner::{serve, Server};
 pub use shutdown::shutdown_signal;
 pub use upgrade::SUBPROTOCOLS;

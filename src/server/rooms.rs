@@ -1,21 +1,35 @@
 //! Broadcast rooms (`/rooms/{room}`): who is in which room, and fan-out of messages.
 //!
 //! Each member has a bounded inbox that its connection task drains into the socket, limited
-//! both in messages ([`MEMBER_INBOX`]) and in bytes. Publishing never waits: a member whose
-//! inbox is full (a client that reads much slower than the room talks) is evicted from the
-//! room, and its connection is then closed with 1013 ("try again later"), instead of the
-//! room buffering without bound or slowing everyone down to the slowest reader. Messages are
-//! cheap to copy (reference-counted bytes), and rooms exist only while they have members.
+//! both in messages ([`MEMBER_INBOX`]) and in bytes. A client's message is published with
+//! [`Membership::publish_paced`]: when a member's inbox is full, the publisher waits for room
+//! in it, at most [`SLOW_MEMBER_GRACE`] per message, so a publisher faster than the room can
+//! deliver is slowed down (it stops reading, and TCP slows its client) instead of the room
+//! dropping everyone. A member whose inbox stays full that long (a client that reads much
+//! slower than the room talks, or not at all) is evicted from the room, and its connection
+//! is then closed with 1013 ("try again later"): the room never buffers without bound, and
+//! a stalled reader holds the others up for at most the grace. [`Membership::publish`] never
+//! waits and evicts a full member at once. Messages are cheap to copy (reference-counted
+//! bytes), and rooms exist only while they have members.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Messages a member may have waiting before it counts as too slow and is evicted.
 pub(crate) const MEMBER_INBOX: usize = 256;
+
+/// How long [`Membership::publish_paced`] waits for room in members' full inboxes (all of
+/// them together, per message) before evicting those still full.
+pub(crate) const SLOW_MEMBER_GRACE: Duration = Duration::from_secs(2);
+
+/// While a member's inbox is over its byte limit, how often a waiting publisher looks again.
+const BYTES_RECHECK: Duration = Duration::from_millis(1);
 
 /// All rooms, by name.
 #[derive(Clone, Debug)]
@@ -24,6 +38,8 @@ pub(crate) struct Rooms {
     /// Bytes a member may have waiting before it is evicted (one message is always
     /// accepted into an empty inbox, whatever its size).
     inbox_bytes: usize,
+    /// With a Redis backplane: where room messages also go, for the other servers.
+    backplane: Option<super::backplane::Publisher>,
 }
 
 /// One room; publishing locks only its own member list.
@@ -33,7 +49,7 @@ struct Room {
 }
 
 /// The room's end of a member's inbox.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Outbox {
     tx: mpsc::Sender<Message>,
     queued: Arc<AtomicUsize>,
@@ -68,7 +84,25 @@ impl Rooms {
         Rooms {
             rooms: Arc::default(),
             inbox_bytes,
+            backplane: None,
         }
+    }
+
+    /// These rooms, also publishing every message to `backplane` (for the other servers).
+    pub(crate) fn with_backplane(self, backplane: super::backplane::Publisher) -> Self {
+        Rooms {
+            backplane: Some(backplane),
+            ..self
+        }
+    }
+
+    /// Delivers `message` (from another server) to every member of room `name` on this
+    /// server, if it has any. Never waits; returns how many members it was delivered to.
+    pub(crate) fn deliver(&self, name: &str, message: &Message) -> usize {
+        let Some(room) = lock(&self.rooms).get(name).cloned() else {
+            return 0;
+        };
+        fan_out(&room, name, self.inbox_bytes, message, None)
     }
 
     /// Adds connection `conn` to room `name` (created if needed).
@@ -94,8 +128,7 @@ impl Rooms {
     }
 
     /// Number of rooms with at least one member.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         lock(&self.rooms).len()
     }
 }
@@ -104,30 +137,157 @@ impl Membership {
     /// Sends `message` to every member of the room, the sender itself only if
     /// `notify_self`. Never waits; returns how many members it was delivered to.
     pub(crate) fn publish(&self, message: &Message, notify_self: bool) -> usize {
+        let skip = (!notify_self).then_some(self.conn);
+        let delivered = fan_out(
+            &self.room,
+            &self.name,
+            self.rooms.inbox_bytes,
+            message,
+            skip,
+        );
+        self.to_backplane(message);
+        delivered
+    }
+
+    /// With a Redis backplane, hands `message` to it for the room's members on the other
+    /// servers (never waits); without, does nothing.
+    fn to_backplane(&self, message: &Message) {
+        if let Some(backplane) = &self.rooms.backplane {
+            backplane.publish(&self.name, self.conn, message);
+        }
+    }
+}
+
+/// Sends `message` to every member of `room` (called `name`) but `skip`, evicting those with
+/// more than `limit` bytes waiting or a full inbox. Never waits; returns how many members it
+/// was delivered to.
+fn fan_out(room: &Room, name: &str, limit: usize, message: &Message, skip: Option<u64>) -> usize {
+    let size = message.len();
+    let mut members = lock(&room.members);
+    let mut delivered = 0;
+    let mut evicted = Vec::new();
+    for (&conn, outbox) in members.iter() {
+        if Some(conn) == skip {
+            continue;
+        }
+        let queued = outbox.queued.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(size) > limit {
+            evicted.push(conn);
+            continue;
+        }
+        outbox.queued.fetch_add(size, Ordering::AcqRel);
+        match outbox.tx.try_send(message.clone()) {
+            Ok(()) => delivered += 1,
+            // Full: too slow. Closed: that connection is ending. Either way, out.
+            Err(_) => evicted.push(conn),
+        }
+    }
+    for conn in evicted {
+        members.remove(&conn);
+        tracing::debug!(conn, room = %name, "evicted a member that fell behind");
+    }
+    delivered
+}
+
+/// What became of a message offered to a member's inbox.
+enum Offer {
+    Taken,
+    Full,
+    Closed,
+}
+
+impl Outbox {
+    /// Puts `message` (`size` bytes) in the inbox if it has room (in messages, and in bytes:
+    /// `limit`, though an empty inbox takes one message of any size); never waits.
+    fn offer(&self, message: &Message, size: usize, limit: usize) -> Offer {
+        let queued = self.queued.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(size) > limit {
+            return Offer::Full;
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => {
+                self.queued.fetch_add(size, Ordering::AcqRel);
+                permit.send(message.clone());
+                Offer::Taken
+            }
+            Err(mpsc::error::TrySendError::Full(())) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(())) => Offer::Closed,
+        }
+    }
+
+    /// [`offer`](Self::offer), waiting for room until `deadline`; whether it was taken.
+    async fn offer_until(
+        &self,
+        message: &Message,
+        size: usize,
+        limit: usize,
+        deadline: Instant,
+    ) -> bool {
+        loop {
+            let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.tx.reserve()).await else {
+                return false;
+            };
+            let queued = self.queued.load(Ordering::Acquire);
+            if queued == 0 || queued.saturating_add(size) <= limit {
+                self.queued.fetch_add(size, Ordering::AcqRel);
+                permit.send(message.clone());
+                return true;
+            }
+            // A slot but too many bytes waiting: give the slot back and look again shortly.
+            drop(permit);
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(BYTES_RECHECK.min(deadline - Instant::now())).await;
+        }
+    }
+}
+
+impl Membership {
+    /// Sends `message` to every member of the room, the sender itself only if
+    /// `notify_self`. A member whose inbox is full is waited for, [`SLOW_MEMBER_GRACE`] at
+    /// most (for all of them together); those still full then are evicted. Returns how many
+    /// members it was delivered to.
+    ///
+    /// The caller should keep draining its own [`Inbox`] while this waits: two members that
+    /// publish at once could otherwise each wait for the other.
+    pub(crate) async fn publish_paced(&self, message: &Message, notify_self: bool) -> usize {
+        // The other servers' members first: they do not wait for this server's slow ones.
+        self.to_backplane(message);
         let size = message.len();
         let limit = self.rooms.inbox_bytes;
-        let mut members = lock(&self.room.members);
         let mut delivered = 0;
+        let mut full = Vec::new();
         let mut evicted = Vec::new();
-        for (&conn, outbox) in members.iter() {
-            if conn == self.conn && !notify_self {
-                continue;
-            }
-            let queued = outbox.queued.load(Ordering::Acquire);
-            if queued > 0 && queued.saturating_add(size) > limit {
-                evicted.push(conn);
-                continue;
-            }
-            outbox.queued.fetch_add(size, Ordering::AcqRel);
-            match outbox.tx.try_send(message.clone()) {
-                Ok(()) => delivered += 1,
-                // Full: too slow. Closed: that connection is ending. Either way, out.
-                Err(_) => evicted.push(conn),
+        {
+            let members = lock(&self.room.members);
+            for (&conn, outbox) in members.iter() {
+                if conn == self.conn && !notify_self {
+                    continue;
+                }
+                match outbox.offer(message, size, limit) {
+                    Offer::Taken => delivered += 1,
+                    Offer::Full => full.push((conn, outbox.clone())),
+                    Offer::Closed => evicted.push(conn),
+                }
             }
         }
-        for conn in evicted {
-            members.remove(&conn);
-            tracing::debug!(conn, room = %self.name, "evicted a member that fell behind");
+        if !full.is_empty() {
+            let deadline = Instant::now() + SLOW_MEMBER_GRACE;
+            for (conn, outbox) in full {
+                if outbox.offer_until(message, size, limit, deadline).await {
+                    delivered += 1;
+                } else {
+                    evicted.push(conn);
+                }
+            }
+        }
+        if !evicted.is_empty() {
+            let mut members = lock(&self.room.members);
+            for conn in evicted {
+                members.remove(&conn);
+                tracing::debug!(conn, room = %self.name, "evicted a member that fell behind");
+            }
         }
         delivered
     }
@@ -138,6 +298,14 @@ impl Inbox {
     /// was queued before has been taken.
     pub(crate) async fn recv(&mut self) -> Option<Message> {
         let message = self.rx.recv().await?;
+        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        Some(message)
+    }
+
+    /// A message that is already waiting, if any; never waits. `None` also once evicted
+    /// (then [`recv`](Self::recv) says so for good).
+    pub(crate) fn try_recv(&mut self) -> Option<Message> {
+        let message = self.rx.try_recv().ok()?;
         self.queued.fetch_sub(message.len(), Ordering::AcqRel);
         Some(message)
     }
@@ -210,6 +378,27 @@ mod tests {
         drop(b);
         drop(a);
         assert_eq!(rooms.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn paced_publish_waits_for_a_member_that_drains() {
+        let rooms = Rooms::new(1 << 20);
+        let (a, _inbox_a) = rooms.join("r", 1);
+        let (_b, mut inbox_b) = rooms.join("r", 2);
+        let total = 3 * MEMBER_INBOX;
+        let reader = tokio::spawn(async move {
+            let mut taken = 0;
+            while taken < total {
+                inbox_b.recv().await.expect("not evicted");
+                taken += 1;
+            }
+            inbox_b
+        });
+        for _ in 0..total {
+            assert_eq!(a.publish_paced(&Message::text("x"), false).await, 1);
+        }
+        let mut inbox_b = reader.await.unwrap();
+        assert_eq!(drain(&mut inbox_b), (0, false), "all taken, still a member");
     }
 
     #[test]

@@ -17,9 +17,11 @@ use super::clients::ClientRegistry;
 use super::config::ServerConfig;
 use super::connection::{Connection, Mode};
 use super::limits::ConnectionLimiter;
+use super::metrics::{Metrics, ServerCounters};
 use super::origin::AllowedOrigins;
 use super::params::{self, SocketParams};
 use super::rooms::Rooms;
+use super::sessions::{Route, SessionLimits, SessionStore};
 use super::shutdown::{Phase, PhaseWatch};
 use super::static_files;
 use super::upgrade::UpgradeRequest;
@@ -34,12 +36,15 @@ pub(crate) struct AppState {
 struct Shared {
     limiter: ConnectionLimiter,
     rooms: Rooms,
+    sessions: Option<SessionStore>,
     clients: ClientRegistry,
     origins: AllowedOrigins,
     ws_config: WebSocketConfig,
     phase: PhaseWatch,
     shutdown_timeout: Duration,
     next_id: AtomicU64,
+    /// The server's counters and its `/metrics` registry.
+    counters: ServerCounters,
 }
 
 /// Where an accepted WebSocket goes.
@@ -50,11 +55,12 @@ enum Target {
 
 impl AppState {
     /// State for a server with `config`, counting connections in `limiter` and following the
-    /// shutdown `phase`.
+    /// shutdown `phase`, with its values in `metrics`.
     pub(crate) fn new(
         config: &ServerConfig,
         limiter: ConnectionLimiter,
         phase: PhaseWatch,
+        metrics: &Metrics,
     ) -> Self {
         let mut ws_config = WebSocketConfig::default();
         ws_config.read_buffer_size = config.read_buffer_size;
@@ -63,17 +69,33 @@ impl AppState {
         // single oversized frame is refused from its header, before its payload is buffered.
         ws_config.max_message_size = Some(config.max_message_size);
         ws_config.max_frame_size = Some(config.max_message_size);
+        // Room for two messages of the largest size (at least 1 MiB) per member.
+        let rooms = Rooms::new(config.max_message_size.saturating_mul(2).max(1 << 20));
+        let counters = ServerCounters::register(metrics, &limiter, &rooms);
+        let rooms = attach_backplane(rooms, config, metrics, &phase);
+        let sessions = config.sessions.then(|| {
+            let limits = SessionLimits {
+                grace: config.session_grace,
+                buffer: crate::session::ack::Limits {
+                    max_messages: config.session_buffer_messages,
+                    max_bytes: config.session_buffer_bytes,
+                },
+                max_sessions: config.max_sessions,
+            };
+            SessionStore::new(limits, rooms.clone())
+        });
         AppState {
             inner: Arc::new(Shared {
                 limiter,
-                // Room for two messages of the largest size (at least 1 MiB) per member.
-                rooms: Rooms::new(config.max_message_size.saturating_mul(2).max(1 << 20)),
+                rooms,
+                sessions,
                 clients: ClientRegistry::default(),
                 origins: AllowedOrigins::new(&config.allowed_origins),
                 ws_config,
                 phase,
                 shutdown_timeout: config.shutdown_timeout,
                 next_id: AtomicU64::new(1),
+                counters,
             }),
         }
     }
@@ -91,7 +113,7 @@ impl AppState {
             tracing::info!(%path, "refused a WebSocket: origin not allowed");
             return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
         }
-        let upgrade = match UpgradeRequest::from_request(&mut request) {
+        let upgrade = match UpgradeRequest::from_request(&mut request, state.sessions.is_some()) {
             Ok(upgrade) => upgrade,
             Err(rejection) => return rejection.into_response(),
         };
@@ -103,9 +125,25 @@ impl AppState {
             return unavailable("too many connections\n");
         };
         let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-        let mode = match target {
-            Target::Echo => Mode::Echo,
-            Target::Room(room) => {
+        state.counters.connections.inc();
+        let session_store = state
+            .sessions
+            .as_ref()
+            .filter(|_| upgrade.protocol() == Some(crate::session::ack::PROTOCOL));
+        let mode = match (target, session_store) {
+            (Target::Echo, Some(store)) => Mode::Session {
+                store: store.clone(),
+                route: Route::Echo,
+            },
+            (Target::Room(name), Some(store)) => Mode::Session {
+                store: store.clone(),
+                route: Route::Room {
+                    name,
+                    notify_self: params.notify_self,
+                },
+            },
+            (Target::Echo, None) => Mode::Echo,
+            (Target::Room(room), None) => {
                 // Joined before the handshake ends: nothing the room says from now on is
                 // missed.
                 let (membership, inbox) = state.rooms.join(&room, id);
@@ -127,6 +165,7 @@ impl AppState {
             phase: state.phase.clone(),
             shutdown_timeout: state.shutdown_timeout,
             permit,
+            counters: state.counters.clone(),
         };
         upgrade.accept(state.ws_config, move |socket| connection.run(socket))
     }
@@ -138,6 +177,7 @@ pub(crate) fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/echo", get(echo))
         .route("/rooms/{room}", get(room))
         .route("/drop", post(drop_client))
+        .route("/metrics", state.inner.counters.metrics.route())
         .with_state(state)
         .nest_service("/pkg", static_files::serve_dir(&config.pkg_dir(), "/pkg"))
         .fallback_service(static_files::serve_dir(&config.root, ""))
@@ -180,6 +220,20 @@ async fn drop_client(State(state): State<AppState>, headers: HeaderMap, uri: Uri
             tracing::info!(dropped, "dropped connections on request");
             StatusCode::NO_CONTENT.into_response()
         }
+    }
+}
+
+/// `rooms`, with the Redis backplane of `config` if it has one (rooms as they are otherwise:
+/// no Redis code runs).
+fn attach_backplane(
+    rooms: Rooms,
+    config: &ServerConfig,
+    metrics: &Metrics,
+    phase: &PhaseWatch,
+) -> Rooms {
+    match &config.redis {
+        Some(redis) => super::backplane::attach(rooms, redis, metrics, phase),
+        None => rooms,
     }
 }
 

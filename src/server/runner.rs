@@ -12,6 +12,7 @@ use super::accept::{self, ServerStats};
 use super::config::ServerConfig;
 use super::limits::ConnectionLimiter;
 use super::listener;
+use super::metrics::Metrics;
 use super::routes::{self, AppState};
 use super::shutdown::{Phase, PhaseController};
 
@@ -39,6 +40,7 @@ pub struct Server {
     phase: PhaseController,
     limiter: ConnectionLimiter,
     stats: ServerStats,
+    metrics: Metrics,
     shutdown_timeout: Duration,
     header_read_timeout: Duration,
 }
@@ -69,7 +71,8 @@ impl Server {
         }
         let phase = PhaseController::new();
         let limiter = ConnectionLimiter::new(config.max_connections);
-        let state = AppState::new(&config, limiter.clone(), phase.watch());
+        let metrics = Metrics::new();
+        let state = AppState::new(&config, limiter.clone(), phase.watch(), &metrics);
         let router = routes::router(state, &config);
         let stats = ServerStats::new(limiter.clone());
         tracing::info!(
@@ -87,6 +90,7 @@ impl Server {
             phase,
             limiter,
             stats,
+            metrics,
             shutdown_timeout: config.shutdown_timeout,
             header_read_timeout: config.header_read_timeout,
         })
@@ -101,6 +105,24 @@ impl Server {
     /// task is left behind. Take it before [`run`](Self::run), which consumes the server.
     pub fn stats(&self) -> ServerStats {
         self.stats.clone()
+    }
+
+    /// The server's metrics, the ones served at `GET /metrics` (listed in [`Metrics`]). Add
+    /// values of your own to it and they are served there too. Take it before
+    /// [`run`](Self::run), which consumes the server; it stays valid after.
+    ///
+    /// ```no_run
+    /// use unisock::server::{Server, ServerConfig};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let server = Server::bind(ServerConfig::default()).await?;
+    /// let logins = server.metrics().counter("myapp_logins_total", "Users logged in.");
+    /// logins.inc();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// Serves until `shutdown` resolves, then shuts down gracefully: stops accepting, sends
@@ -123,6 +145,7 @@ impl Server {
             phase,
             limiter,
             stats,
+            metrics: _,
             shutdown_timeout,
             header_read_timeout,
         } = self;

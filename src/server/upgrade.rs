@@ -16,8 +16,11 @@ use tokio_tungstenite::WebSocketStream;
 /// The subprotocols the server speaks. When a client offers one or more of them in
 /// `Sec-WebSocket-Protocol`, the first one it offers is selected; otherwise none is.
 /// (`chat` and `unisock.test` behave like the plain route; they exist so that subprotocol
-/// negotiation can be tested against this server.)
-pub const SUBPROTOCOLS: [&str; 2] = ["chat", "unisock.test"];
+/// negotiation can be tested against this server. `unisock.v1` runs an acknowledged session,
+/// see docs/session-protocol.md; it is not selected when [`ServerConfig::sessions`] is off.)
+///
+/// [`ServerConfig::sessions`]: super::ServerConfig::sessions
+pub const SUBPROTOCOLS: [&str; 3] = ["chat", "unisock.test", crate::session::ack::PROTOCOL];
 
 /// An upgraded WebSocket connection, server side.
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -45,7 +48,10 @@ pub(crate) enum Rejection {
 
 impl UpgradeRequest {
     /// Checks the handshake headers of `request` and takes its upgrade handle.
-    pub(crate) fn from_request(request: &mut Request<Body>) -> Result<Self, Rejection> {
+    pub(crate) fn from_request(
+        request: &mut Request<Body>,
+        sessions: bool,
+    ) -> Result<Self, Rejection> {
         let headers = request.headers();
         if !has_token(headers, &header::CONNECTION, "upgrade")
             || !has_token(headers, &header::UPGRADE, "websocket")
@@ -63,7 +69,9 @@ impl UpgradeRequest {
             .filter(|key| !key.is_empty())
             .cloned()
             .ok_or(Rejection::MissingKey)?;
-        let protocol = select_protocol(headers);
+        let protocol = select_protocol(headers)
+            .filter(|&protocol| sessions || protocol != crate::session::ack::PROTOCOL)
+            .or_else(|| select_protocol_without_sessions(headers));
         let on_upgrade = request
             .extensions_mut()
             .remove::<OnUpgrade>()
@@ -167,6 +175,22 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|item| item.trim().eq_ignore_ascii_case(token))
 }
 
+/// Like [`select_protocol`], never picking `unisock.v1`.
+fn select_protocol_without_sessions(headers: &HeaderMap) -> Option<&'static str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|offered| {
+            let offered = offered.trim();
+            SUBPROTOCOLS[..2]
+                .iter()
+                .copied()
+                .find(|&known| known == offered)
+        })
+}
+
 /// The first subprotocol the client offers that is one of [`SUBPROTOCOLS`].
 pub(crate) fn select_protocol(headers: &HeaderMap) -> Option<&'static str> {
     headers
@@ -199,19 +223,19 @@ mod tests {
     fn checks_handshake_headers() {
         let mut plain = Request::get("/echo").body(Body::empty()).unwrap();
         assert_eq!(
-            UpgradeRequest::from_request(&mut plain).unwrap_err(),
+            UpgradeRequest::from_request(&mut plain, true).unwrap_err(),
             Rejection::NotAnUpgrade
         );
         assert_eq!(
-            UpgradeRequest::from_request(&mut request(&[])).unwrap_err(),
+            UpgradeRequest::from_request(&mut request(&[]), true).unwrap_err(),
             Rejection::MissingKey
         );
         // Everything right, but not served by hyper: no upgrade handle.
         assert_eq!(
-            UpgradeRequest::from_request(&mut request(&[(
-                "sec-websocket-key",
-                "dGhlIHNhbXBsZSBub25jZQ=="
-            )]))
+            UpgradeRequest::from_request(
+                &mut request(&[("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")]),
+                true
+            )
             .unwrap_err(),
             Rejection::NotUpgradable
         );

@@ -2,6 +2,7 @@
 //! answers the heartbeat and watches the close timer, all from one poll function, so that a
 //! single task serves a connection on every target.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::StreamExt;
 
+use super::ack::{AckState, Frame, Received, Violation};
 use super::outlet::{Gone, Outlet};
 use super::shared::{Command, Shared};
 use crate::transport::{Connection, Incoming, Transport};
@@ -21,6 +23,10 @@ const POLL_BUDGET: usize = 128;
 /// How often to look at the browser's `bufferedAmount` while a sender waits for it to drain
 /// (the browser has no event for that).
 const DRAIN_CHECK: Duration = Duration::from_millis(5);
+
+/// In an acknowledged session, a standalone ack goes out once this many received messages
+/// are unacknowledged (or after `SessionOptions::ack_delay`), whichever comes first.
+const ACK_EVERY: u64 = 64;
 
 /// How the open phase ended.
 pub(crate) enum End {
@@ -56,6 +62,23 @@ pub(crate) struct Driver<'a, T: Transport> {
     /// consumer has seen every earlier message and its replies are written, as a synchronous
     /// read-reply loop would have done.
     failure: Option<(Error, Pin<Box<T::Sleep>>)>,
+    /// Deadline of a close deferred until the last acknowledgements arrive.
+    deferred_deadline: Option<Pin<Box<T::Sleep>>>,
+    /// Events to deliver first (`Open`, `Session`, gaps), in order.
+    preamble: VecDeque<Event>,
+    /// The acknowledged session, when this connection runs one.
+    session: Option<SessionDriver<'a, T>>,
+}
+
+/// The driver's part of an acknowledged session.
+struct SessionDriver<'a, T: Transport> {
+    state: &'a mut AckState,
+    /// Next sequence number to write on this connection (resends first, then new messages).
+    send_next: u64,
+    ack_delay: Duration,
+    ack_timer: Option<Pin<Box<T::Sleep>>>,
+    /// `close()` waits until everything sent is acknowledged (bounded by the close timeout).
+    deferred_close: Option<(u16, String)>,
 }
 
 struct HeartbeatState<T: Transport> {
@@ -74,6 +97,10 @@ pub(crate) struct DriverParts<'a> {
     pub(crate) shared: &'a Shared,
     pub(crate) close_timeout: Duration,
     pub(crate) heartbeat: Option<Heartbeat>,
+    /// Events delivered before anything else (after `Open`).
+    pub(crate) preamble: Vec<Event>,
+    /// The acknowledged session's state and ack delay, when this connection runs one.
+    pub(crate) session: Option<(&'a mut AckState, Duration)>,
 }
 
 impl<'a, T: Transport> Driver<'a, T> {
@@ -86,6 +113,13 @@ impl<'a, T: Transport> Driver<'a, T> {
         });
         let protocol = connection.protocol().to_owned();
         let has_platform_buffer = connection.buffered_probe().is_some();
+        let session = parts.session.map(|(state, ack_delay)| SessionDriver {
+            send_next: state.first_unacked(),
+            state,
+            ack_delay,
+            ack_timer: None,
+            deferred_close: None,
+        });
         Driver {
             connection,
             commands: parts.commands,
@@ -104,6 +138,9 @@ impl<'a, T: Transport> Driver<'a, T> {
             drain_check: None,
             has_platform_buffer,
             failure: None,
+            deferred_deadline: None,
+            preamble: parts.preamble.into(),
+            session,
         }
     }
 
@@ -124,7 +161,8 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
         }
         // Deliver a message read just before the end (e.g. a last message before close).
-        if let Some(event) = self.pending_event.take() {
+        let pending = self.pending_event.take();
+        for event in pending.into_iter().chain(self.preamble.drain(..)) {
             if !*self.outlet_gone {
                 super::outlet::deliver(self.outlet, event).await;
             }
@@ -134,6 +172,114 @@ impl<'a, T: Transport> Driver<'a, T> {
 
     fn closing(&self) -> bool {
         self.close_deadline.is_some()
+    }
+
+    /// Whether a `close()` waits for the last acknowledgements.
+    fn close_deferred(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.deferred_close.is_some())
+    }
+
+    /// Acknowledged session: writes what the replay buffer holds beyond what this connection
+    /// has written (resends after a reconnect, then new messages). `Ok(true)` on progress.
+    fn poll_session_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let Some(session) = &mut self.session else {
+            return Ok(false);
+        };
+        let mut progress = false;
+        while session.send_next < session.state.next_seq() {
+            match self.connection.poll_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(result) => result?,
+            }
+            let seq = session.send_next;
+            session.send_next += 1;
+            // Anything below the buffer was acknowledged meanwhile: nothing to send.
+            let Some(frame) = session.state.data_frame(seq) else {
+                continue;
+            };
+            self.connection.start_send(frame)?;
+            self.needs_flush = true;
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    /// Acknowledged session: sends a standalone ack when enough is unacknowledged or the ack
+    /// delay has passed; starts a deferred close once everything is acknowledged.
+    fn poll_session_ack(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let Some(session) = &mut self.session else {
+            return Ok(false);
+        };
+        let mut progress = false;
+        let due = session.state.ack_due();
+        // The timer is kept while acks ride on data (no timer per message): when it fires with
+        // nothing due, it is just dropped.
+        if due == 0 {
+            if session
+                .ack_timer
+                .as_mut()
+                .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
+            {
+                session.ack_timer = None;
+            }
+        } else if self.close_deadline.is_none() {
+            let delay = session.ack_delay;
+            let timer = session
+                .ack_timer
+                .get_or_insert_with(|| Box::pin(T::sleep(delay)));
+            let timer_fired = timer.as_mut().poll(cx).is_ready();
+            if due >= ACK_EVERY || timer_fired {
+                if let Poll::Ready(result) = self.connection.poll_ready(cx) {
+                    result?;
+                    let frame = session.state.ack_frame();
+                    self.connection.start_send(frame)?;
+                    self.needs_flush = true;
+                    session.ack_timer = None;
+                    progress = true;
+                }
+            }
+        }
+        if session.state.unacked_len() == 0 && self.close_deadline.is_none() {
+            if let Some((code, reason)) = session.deferred_close.take() {
+                self.deferred_deadline = None;
+                self.start_close(code, &reason, true)?;
+                progress = true;
+            }
+        }
+        Ok(progress)
+    }
+
+    /// An incoming message of an acknowledged session: `Some` data to deliver.
+    fn on_session_message(&mut self, message: Message) -> Result<Option<Message>, Error> {
+        let Some(session) = &mut self.session else {
+            return Ok(Some(message));
+        };
+        match Frame::decode(message)? {
+            Frame::Data { seq, ack, message } => {
+                session.state.on_ack(ack)?;
+                match session.state.on_data(seq)? {
+                    Received::New => Ok(Some(message)),
+                    Received::Duplicate => Ok(None),
+                }
+            }
+            Frame::Ack { ack } => {
+                session.state.on_ack(ack)?;
+                Ok(None)
+            }
+            Frame::Ping { ack } => {
+                session.state.on_ack(ack)?;
+                // Answered at once, with whatever is acknowledged by now.
+                let frame = session.state.ack_frame();
+                self.connection.start_send(frame)?;
+                self.needs_flush = true;
+                Ok(None)
+            }
+            Frame::Hello { .. } | Frame::Welcome { .. } => {
+                Err(Violation("handshake frame after the handshake").into())
+            }
+        }
     }
 
     fn start_close(&mut self, code: u16, reason: &str, by_user: bool) -> Result<(), Error> {
@@ -157,8 +303,21 @@ impl<'a, T: Transport> Driver<'a, T> {
             // Deliver what waits for the outlet (also tells whether we may read).
             let may_read = self.poll_outlet(cx).is_ready() && self.failure.is_none();
 
+            // Acknowledged session: resends and new messages from the replay buffer.
+            match self.poll_session_send(cx) {
+                Ok(true) => progress = true,
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(self.fail(e)),
+            }
             // Outgoing: commands into the connection until it pushes back.
-            while !*self.commands_done && !self.closing() {
+            while !*self.commands_done && !self.closing() && !self.close_deferred() {
+                if let Some(session) = &self.session {
+                    // Resends first; while the replay buffer is full, messages wait in the
+                    // queue for acknowledgements.
+                    if session.send_next < session.state.next_seq() || !session.state.has_room(1) {
+                        break;
+                    }
+                }
                 match self.connection.poll_ready(cx) {
                     Poll::Pending => break,
                     Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
@@ -172,6 +331,18 @@ impl<'a, T: Transport> Driver<'a, T> {
                         // Counted before the attempt: a failed write loses it in flight.
                         self.unflushed_messages += 1;
                         self.unflushed_bytes += size;
+                        let message = match &mut self.session {
+                            Some(session) => {
+                                // Kept for resending until acknowledged; the frame is a copy.
+                                let seq = session.state.push(message);
+                                session.send_next = seq + 1;
+                                match session.state.data_frame(seq) {
+                                    Some(frame) => frame,
+                                    None => continue,
+                                }
+                            }
+                            None => message,
+                        };
                         if let Err(e) = self.connection.start_send(message) {
                             return Poll::Ready(self.fail(e));
                         }
@@ -179,6 +350,18 @@ impl<'a, T: Transport> Driver<'a, T> {
                         progress = true;
                     }
                     Poll::Ready(Some(Command::Close { code, reason })) => {
+                        if let Some(session) = &mut self.session {
+                            if session.state.unacked_len() > 0 {
+                                // Close once the last messages are acknowledged.
+                                session.deferred_close = Some((code, reason));
+                                self.by_user = true;
+                                self.shared.enter_closing();
+                                self.deferred_deadline =
+                                    Some(Box::pin(T::sleep(self.close_timeout)));
+                                progress = true;
+                                continue;
+                            }
+                        }
                         if let Err(e) = self.start_close(code, &reason, true) {
                             return Poll::Ready(End::Failed(e));
                         }
@@ -211,6 +394,11 @@ impl<'a, T: Transport> Driver<'a, T> {
                         }
                         match incoming {
                             Incoming::Message(message) => {
+                                let message = match self.on_session_message(message) {
+                                    Ok(Some(message)) => message,
+                                    Ok(None) => continue,
+                                    Err(e) => return Poll::Ready(self.fail(e)),
+                                };
                                 if !*self.outlet_gone && !self.is_app_pong(&message) {
                                     self.pending_event = Some(Event::Message(message));
                                 }
@@ -242,8 +430,30 @@ impl<'a, T: Transport> Driver<'a, T> {
                 }
             }
 
+            match self.poll_session_ack(cx) {
+                Ok(true) => progress = true,
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(self.fail(e)),
+            }
+            if let Some(deadline) = &mut self.deferred_deadline {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    // The last acknowledgements did not come: close anyway; what is still
+                    // unacknowledged is reported as a gap at the end.
+                    self.deferred_deadline = None;
+                    if let Some((code, reason)) =
+                        self.session.as_mut().and_then(|s| s.deferred_close.take())
+                    {
+                        if let Err(e) = self.start_close(code, &reason, true) {
+                            return Poll::Ready(End::Failed(e));
+                        }
+                        progress = true;
+                    }
+                }
+            }
+
             // Every handle is gone: nobody can send or listen any more, so say goodbye.
-            if *self.commands_done && *self.outlet_gone && !self.closing() {
+            if *self.commands_done && *self.outlet_gone && !self.closing() && !self.close_deferred()
+            {
                 if let Err(e) = self.start_close(1000, "", true) {
                     return Poll::Ready(End::Failed(e));
                 }
@@ -326,9 +536,11 @@ impl<'a, T: Transport> Driver<'a, T> {
             let _ = heartbeat.timer.as_mut().poll(cx);
             return Poll::Pending;
         }
-        let sent = match &heartbeat.config.app_ping {
-            Some(app) => self.connection.start_send(app.ping.clone()),
-            None => self.connection.start_ping(),
+        let sent = match (&mut self.session, &heartbeat.config.app_ping) {
+            // The session's own ping, answered with an ack (on every target).
+            (Some(session), _) => self.connection.start_send(session.state.ping_frame()),
+            (None, Some(app)) => self.connection.start_send(app.ping.clone()),
+            (None, None) => self.connection.start_ping(),
         };
         sent?;
         self.needs_flush = true;
@@ -374,7 +586,10 @@ impl<'a, T: Transport> Driver<'a, T> {
                 Poll::Ready(Ok(())) => match self.pending_event.take() {
                     // Delivered; check for room for the next one.
                     Some(event) => self.outlet.emit(event),
-                    None => return Poll::Ready(()),
+                    None => match self.preamble.pop_front() {
+                        Some(event) => self.outlet.emit(event),
+                        None => return Poll::Ready(()),
+                    },
                 },
             }
         }

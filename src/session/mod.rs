@@ -7,6 +7,7 @@
 //! through an [`Outlet`]. Reading from the socket pauses while the outlet is full, so a slow
 //! consumer slows the peer down (TCP flow control) instead of growing memory without bound.
 
+pub(crate) mod ack;
 mod backoff;
 mod driver;
 mod outlet;
@@ -28,9 +29,12 @@ use driver::{Driver, DriverParts, End};
 use outlet::deliver;
 use shared::Command;
 
-use crate::transport::{Connection, Transport};
+use crate::transport::{Connection, Incoming, Transport};
 use crate::url::WsUrl;
-use crate::{CloseEvent, Disconnect, Error, Event, Options, ReadyState};
+use crate::{
+    CloseEvent, Direction, Disconnect, Error, Event, Gap, GapReason, Message, Options, ReadyState,
+};
+use ack::{ClientSession, Frame, Limits, Status};
 
 /// Starts a connection in the background and returns the handle to it.
 ///
@@ -43,6 +47,17 @@ pub(crate) fn spawn<T: Transport>(
     retry_first_connect: bool,
 ) -> Result<Handle, Error> {
     T::check_options(&options)?;
+    let mut options = options;
+    if options.session.is_some() && !options.protocols.iter().any(|p| p == ack::PROTOCOL) {
+        // Offered first: a server that speaks it selects it over the application's own.
+        options.protocols.insert(0, ack::PROTOCOL.to_owned());
+    }
+    let client_session = options.session.as_ref().map(|session| {
+        ClientSession::new(Limits {
+            max_messages: session.max_unacked_messages.max(1),
+            max_bytes: session.max_unacked_bytes,
+        })
+    });
     let (commands, command_rx) = mpsc::unbounded();
     // In the browser `Shared` holds a JS object and is `!Send`; everything runs on one thread
     // there, and one `Arc` keeps one code path for both targets.
@@ -60,6 +75,7 @@ pub(crate) fn spawn<T: Transport>(
         outlet_gone: false,
         retry_first_connect,
         ever_opened: false,
+        client_session,
         _transport: std::marker::PhantomData,
     };
     T::spawn(session.run())?;
@@ -77,6 +93,8 @@ struct Session<T: Transport> {
     backoff: Backoff,
     retry_first_connect: bool,
     ever_opened: bool,
+    /// The acknowledged session across connections, when asked for.
+    client_session: Option<ClientSession>,
     _transport: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -112,6 +130,22 @@ impl<T: Transport> Session<T> {
                 }
                 Attempt::Open(connection) => connection,
             };
+            let (connection, preamble, acknowledged) = match self
+                .session_handshake(connection)
+                .await
+            {
+                Ok(opened) => opened,
+                Err(error) => {
+                    tracing::debug!(url = self.shared.url(), %error, "session handshake failed");
+                    let retry = (self.ever_opened || self.retry_first_connect)
+                        && self.backoff.should_retry(&Disconnect::Error(&error));
+                    self.emit(Event::Error(error)).await;
+                    if retry && self.wait_before_retry(CloseEvent::abnormal()).await {
+                        continue;
+                    }
+                    return CloseEvent::abnormal();
+                }
+            };
 
             self.ever_opened = true;
             let opened_at = T::now();
@@ -119,6 +153,16 @@ impl<T: Transport> Session<T> {
                 .set_connection(connection.protocol(), connection.buffered_probe());
             self.shared.enter(ReadyState::Open);
             tracing::debug!(url = self.shared.url(), "open");
+            let ack_delay = self
+                .options
+                .session
+                .as_ref()
+                .map(|s| s.ack_delay)
+                .unwrap_or_default();
+            let session = match &mut self.client_session {
+                Some(client) if acknowledged => Some((&mut client.state, ack_delay)),
+                _ => None,
+            };
             let driver = Driver::<T>::new(
                 connection,
                 DriverParts {
@@ -128,7 +172,15 @@ impl<T: Transport> Session<T> {
                     outlet_gone: &mut self.outlet_gone,
                     shared: &self.shared,
                     close_timeout: self.options.close_timeout,
-                    heartbeat: self.options.heartbeat.clone(),
+                    // In the browser, a connection without a session cannot ping without an
+                    // application ping: no heartbeat then (the server declined the session).
+                    heartbeat: self.options.heartbeat.clone().filter(|heartbeat| {
+                        acknowledged
+                            || heartbeat.app_ping.is_some()
+                            || !cfg!(target_arch = "wasm32")
+                    }),
+                    preamble,
+                    session,
                 },
             );
             let end = driver.run().await;
@@ -162,6 +214,93 @@ impl<T: Transport> Session<T> {
                 return close;
             }
         }
+    }
+
+    /// After the WebSocket opened: when a session was asked for and the server selected
+    /// `unisock.v1`, sends Hello and waits (within the connect timeout) for Welcome. Returns
+    /// the connection, the events that follow `Open` (`Session`, gaps) and whether the
+    /// connection runs an acknowledged session.
+    async fn session_handshake(
+        &mut self,
+        mut connection: T::Connection,
+    ) -> Result<(T::Connection, Vec<Event>, bool), Error> {
+        let Some(client) = &mut self.client_session else {
+            return Ok((connection, Vec::new(), false));
+        };
+        if connection.protocol() != ack::PROTOCOL {
+            // Plain WebSocket: a session we had is gone.
+            let mut events = vec![Event::Session {
+                acknowledged: false,
+                resumed: false,
+            }];
+            if client.token.is_some() {
+                let received = client.state.received();
+                let (first, messages) = client.state.take_unacked();
+                client.token = None;
+                push_gaps(
+                    &mut events,
+                    GapReason::NoSession,
+                    Some((received + 1, None)),
+                    (!messages.is_empty()).then_some((first, messages)),
+                );
+            }
+            return Ok((connection, events, false));
+        }
+        let hello = client.hello();
+        let exchange = async {
+            std::future::poll_fn(|cx| connection.poll_ready(cx)).await?;
+            connection.start_send(hello)?;
+            std::future::poll_fn(|cx| connection.poll_flush(cx)).await?;
+            loop {
+                return match std::future::poll_fn(|cx| connection.poll_next(cx)).await {
+                    Incoming::Message(message) => Ok(Frame::decode(message)?),
+                    Incoming::Alive => continue,
+                    Incoming::Failed(error) => Err(error),
+                    Incoming::Closed(_) => Err(Error::Protocol {
+                        reason: "the connection ended during the session handshake".into(),
+                    }),
+                };
+            }
+        };
+        let timeout = self
+            .options
+            .connect_timeout
+            .unwrap_or(self.options.close_timeout);
+        let frame = match future::select(Box::pin(exchange), Box::pin(T::sleep(timeout))).await {
+            Either::Left((frame, _)) => frame?,
+            Either::Right(_) => {
+                return Err(Error::ConnectTimeout {
+                    url: self.shared.url().to_owned(),
+                    timeout,
+                })
+            }
+        };
+        let Frame::Welcome {
+            token,
+            status,
+            acked,
+            next,
+        } = frame
+        else {
+            return Err(ack::Violation("expected a welcome frame").into());
+        };
+        let resumption = client.welcome(token, status, acked, next)?;
+        let mut events = vec![Event::Session {
+            acknowledged: true,
+            resumed: resumption.resumed,
+        }];
+        let reason = match resumption.status {
+            Status::Resumed => GapReason::Overflow,
+            Status::Expired => GapReason::SessionExpired,
+            Status::New | Status::Unknown => GapReason::SessionUnknown,
+        };
+        push_gaps(
+            &mut events,
+            reason,
+            resumption.incoming_gap,
+            resumption.outgoing_gap,
+        );
+        Ok((connection, events, true))
     }
 
     /// One connect attempt with the connect timeout, abandoned if `close()` is called.
@@ -257,6 +396,17 @@ impl<T: Transport> Session<T> {
             }
         }
         self.shared.hand_back(messages, bytes);
+        // Sent in an acknowledged session but never acknowledged: may or may not have arrived.
+        if let Some(client) = &mut self.client_session {
+            let (first, unacked) = client.state.take_unacked();
+            if !unacked.is_empty() {
+                let mut events = Vec::new();
+                push_gaps(&mut events, GapReason::Ended, None, Some((first, unacked)));
+                for event in events {
+                    self.emit(event).await;
+                }
+            }
+        }
         tracing::debug!(
             url = self.shared.url(),
             code = close.code,
@@ -265,5 +415,32 @@ impl<T: Transport> Session<T> {
             "session over"
         );
         self.emit(Event::Close(close)).await;
+    }
+}
+
+/// Adds the gap events of a lost or partly lost session.
+fn push_gaps(
+    events: &mut Vec<Event>,
+    reason: GapReason,
+    incoming: Option<(u64, Option<u64>)>,
+    outgoing: Option<(u64, Vec<Message>)>,
+) {
+    if let Some((first, last)) = incoming {
+        events.push(Event::Gap(Gap {
+            direction: Direction::Incoming,
+            first,
+            last,
+            reason,
+            messages: Vec::new(),
+        }));
+    }
+    if let Some((first, messages)) = outgoing {
+        events.push(Event::Gap(Gap {
+            direction: Direction::Outgoing,
+            first,
+            last: Some(first + messages.len() as u64 - 1),
+            reason,
+            messages,
+        }));
     }
 }

@@ -290,7 +290,9 @@ impl Shared {
     }
 }
 
-/// A handle's way to the driver: what `Sender` and `Socket` have in common.
+/// A handle's way to the driver: what `Sender` and `Socket` have in common. Clones talk to
+/// the same connection; it closes (1000) once every clone and the event consumer are gone.
+#[derive(Clone)]
 pub(crate) struct Handle {
     shared: std::sync::Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,

@@ -26,6 +26,8 @@ use crate::{
 #[derive(Clone, Copy, Debug)]
 enum Plan {
     Accept,
+    /// Accepts, selecting the `unisock.v1` subprotocol (acknowledged sessions).
+    AcceptSession,
     Refuse,
     Reject(u16),
     /// Never answers (for connect timeouts).
@@ -79,7 +81,7 @@ impl Future for FakeSleep {
     }
 }
 
-struct FakeConnection(usize);
+struct FakeConnection(usize, &'static str);
 
 impl Transport for Fake {
     type Connection = FakeConnection;
@@ -96,10 +98,17 @@ impl Transport for Fake {
         let url = url.redacted().to_owned();
         async move {
             match plan {
-                Plan::Accept => Ok(FakeConnection(world(|w| {
-                    w.wires.push(Wire::default());
-                    w.wires.len() - 1
-                }))),
+                Plan::Accept | Plan::AcceptSession => {
+                    let wire = world(|w| {
+                        w.wires.push(Wire::default());
+                        w.wires.len() - 1
+                    });
+                    let protocol = match plan {
+                        Plan::AcceptSession => super::ack::PROTOCOL,
+                        _ => "",
+                    };
+                    Ok(FakeConnection(wire, protocol))
+                }
                 Plan::Refuse => Err(Error::ConnectionRefused { url }),
                 Plan::Reject(status) => Err(Error::HandshakeRejected { url, status }),
                 Plan::Hang => std::future::pending().await,
@@ -134,7 +143,7 @@ impl FakeConnection {
 
 impl Connection for FakeConnection {
     fn protocol(&self) -> &str {
-        ""
+        self.1
     }
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
@@ -694,4 +703,199 @@ fn close_during_the_backoff_wait_ends_at_once() {
     };
     assert_eq!(close.unsent, [Message::text("queued")]);
     assert_eq!(sim.attempts().len(), 1, "no attempt after close()");
+}
+
+mod sessions {
+    use super::*;
+    use crate::session::ack::{Frame, Status};
+    use crate::SessionOptions;
+
+    fn session_options() -> Options {
+        options(reconnect()).session(SessionOptions::default())
+    }
+
+    fn frames(sim: &Sim, wire: usize) -> Vec<Frame> {
+        sim.sent(wire)
+            .into_iter()
+            .map(|m| Frame::decode(m).expect("the client sends valid frames"))
+            .collect()
+    }
+
+    fn message(frame: Frame) -> Incoming {
+        Incoming::Message(frame.encode())
+    }
+
+    fn data(seq: u64, ack: u64, text: &str) -> Frame {
+        Frame::Data {
+            seq,
+            ack,
+            message: Message::text(text),
+        }
+    }
+
+    fn welcome(token: &str, status: Status, acked: u64, next: u64) -> Incoming {
+        message(Frame::Welcome {
+            token: token.into(),
+            status,
+            acked,
+            next,
+        })
+    }
+
+    #[test]
+    fn resends_what_was_not_acknowledged_and_drops_duplicates() {
+        use Plan::*;
+        let mut sim = Sim::start(&[AcceptSession, AcceptSession], session_options(), false);
+        // Hello first, nothing else before the Welcome.
+        assert_eq!(
+            frames(&sim, 0),
+            [Frame::Hello {
+                token: String::new(),
+                received: 0
+            }]
+        );
+        assert_eq!(sim.take_events(), []);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        assert_eq!(
+            sim.take_events(),
+            [
+                Event::Open {
+                    protocol: "unisock.v1".into()
+                },
+                Event::Session {
+                    acknowledged: true,
+                    resumed: false
+                }
+            ]
+        );
+        for text in ["a", "b", "c"] {
+            sim.handle.send(Message::text(text)).unwrap();
+        }
+        sim.run();
+        assert_eq!(
+            frames(&sim, 0)[1..],
+            [data(1, 0, "a"), data(2, 0, "b"), data(3, 0, "c")]
+        );
+        // The server acks 2 on its own message; our ack goes out alone after the delay.
+        sim.inject(0, message(data(1, 2, "x")));
+        assert_eq!(sim.take_events(), [Event::Message(Message::text("x"))]);
+        sim.advance(ms(19));
+        assert_eq!(frames(&sim, 0).len(), 4, "no ack before the delay");
+        sim.advance(ms(1));
+        assert_eq!(frames(&sim, 0)[4], Frame::Ack { ack: 1 });
+
+        // Dropped: the resume asks from 1 on, the server got up to 2: "c" is resent first.
+        sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+        sim.handle.send(Message::text("d")).unwrap();
+        sim.advance(Duration::from_secs(2));
+        assert_eq!(
+            frames(&sim, 1),
+            [Frame::Hello {
+                token: "t1".into(),
+                received: 1
+            }]
+        );
+        sim.inject(1, welcome("t1", Status::Resumed, 2, 2));
+        assert_eq!(frames(&sim, 1)[1..], [data(3, 1, "c"), data(4, 1, "d")]);
+        // The server resends its message 1 (a duplicate), then 2.
+        sim.inject(1, message(data(1, 2, "x")));
+        sim.inject(1, message(data(2, 4, "y")));
+        let events = sim.take_events();
+        assert!(
+            matches!(&events[..], [.., Event::Session { acknowledged: true, resumed: true }, Event::Message(m)] if *m == Message::text("y")),
+            "{events:?}"
+        );
+        // Everything acknowledged: close() closes at once.
+        sim.handle.close(1000, "").unwrap();
+        sim.run();
+        assert_eq!(
+            world(|w| w.wires[1].closed_with.clone()),
+            Some((1000, String::new()))
+        );
+        let events = sim.take_events();
+        assert!(
+            matches!(events.last(), Some(Event::Close(c)) if c.code == 1000),
+            "{events:?}"
+        );
+        assert!(!events.iter().any(|e| matches!(e, Event::Gap(_))));
+    }
+
+    #[test]
+    fn close_waits_for_the_last_acks_and_reports_what_never_got_one() {
+        let mut sim = Sim::start(&[Plan::AcceptSession], session_options(), false);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        sim.handle.send(Message::text("a")).unwrap();
+        sim.handle.send(Message::text("b")).unwrap();
+        sim.handle.close(1000, "bye").unwrap();
+        sim.run();
+        assert_eq!(
+            world(|w| w.wires[0].closed_with.clone()),
+            None,
+            "waits for acks"
+        );
+        sim.inject(0, message(Frame::Ack { ack: 1 }));
+        assert_eq!(world(|w| w.wires[0].closed_with.clone()), None);
+        // "b" is never acknowledged: the close goes out after the close timeout, and "b" is
+        // reported as possibly lost.
+        sim.advance(Duration::from_secs(6));
+        assert_eq!(
+            world(|w| w.wires[0].closed_with.clone()),
+            Some((1000, "bye".into()))
+        );
+        let events = sim.take_events();
+        let gap = events.iter().find_map(|e| match e {
+            Event::Gap(gap) => Some(gap.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            gap,
+            Some(crate::Gap {
+                direction: crate::Direction::Outgoing,
+                first: 2,
+                last: Some(2),
+                reason: crate::GapReason::Ended,
+                messages: vec![Message::text("b")],
+            })
+        );
+        assert!(matches!(events.last(), Some(Event::Close(_))));
+    }
+
+    #[test]
+    fn a_full_replay_buffer_holds_messages_in_the_queue() {
+        let options = options(reconnect()).session(SessionOptions {
+            max_unacked_messages: 2,
+            ..SessionOptions::default()
+        });
+        let mut sim = Sim::start(&[Plan::AcceptSession], options, false);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        for i in 0..5 {
+            sim.handle.send(Message::text(i.to_string())).unwrap();
+        }
+        sim.run();
+        assert_eq!(frames(&sim, 0).len(), 1 + 2, "hello and two messages");
+        assert_eq!(sim.handle.shared().queued_messages(), 3);
+        sim.inject(0, message(Frame::Ack { ack: 2 }));
+        assert_eq!(frames(&sim, 0).len(), 1 + 4);
+        sim.inject(0, message(Frame::Ack { ack: 4 }));
+        assert_eq!(frames(&sim, 0)[5], data(5, 0, "4"));
+    }
+
+    #[test]
+    fn a_forged_frame_closes_with_1002() {
+        let mut sim = Sim::start(&[Plan::AcceptSession], session_options(), false);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        // Skips sequence number 1.
+        sim.inject(0, message(data(2, 0, "x")));
+        let events = sim.take_events();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Error(Error::Protocol { .. }))),
+            "{events:?}"
+        );
+        assert_eq!(
+            world(|w| w.wires[0].closed_with.clone()),
+            Some((1002, String::new()))
+        );
+    }
 }

@@ -53,10 +53,13 @@ impl Transport for Browser {
                 target: "in the browser (it uses its own trust store)",
             });
         }
-        if options
-            .heartbeat
-            .as_ref()
-            .is_some_and(|h| h.app_ping.is_none())
+        // An acknowledged session pings with its own frames; otherwise the page needs an
+        // application ping (it cannot send WebSocket pings).
+        if options.session.is_none()
+            && options
+                .heartbeat
+                .as_ref()
+                .is_some_and(|h| h.app_ping.is_none())
         {
             return Err(Error::Unsupported {
                 option: "WebSocket ping frames",

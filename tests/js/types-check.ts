@@ -3,9 +3,12 @@
 // Lines marked @ts-expect-error must fail to compile; tsc reports them if they do not.
 
 import init, {
+  SharedSocket,
   Socket,
   type DisconnectInfo,
   type SendData,
+  type SharedSocketCloseEvent,
+  type SharedSocketOptions,
   type SocketCloseEvent,
   type SocketData,
   type SocketMessageEvent,
@@ -149,4 +152,81 @@ export async function example(): Promise<void> {
     const text: string = event.unsent[0];
     void text;
   };
+}
+
+// SharedSocket: the same shape as Socket, with itself as the events' target.
+export async function shared(): Promise<void> {
+  const options: SharedSocketOptions = {
+    protocols: "chat",
+    reconnect: { minDelay: 100, maxRetries: null },
+    heartbeat: { ping: "ping", pong: "pong" },
+    worker: "dedicated",
+    workerUrl: new URL("https://cdn.example/unisock-worker.js"),
+  };
+  const socket = new SharedSocket("ws://127.0.0.1:9001/echo", options);
+  new SharedSocket(new URL("ws://127.0.0.1:9001/echo"), ["chat"]);
+  const state: SocketReadyState = socket.readyState;
+  const open: boolean = state === SharedSocket.OPEN || socket.readyState === socket.OPEN;
+  const numbers: number[] = [socket.bufferedAmount, socket.retryCount];
+  const strings: string[] = [socket.url, socket.protocol, socket.extensions, socket.binaryType];
+  void [open, numbers, strings];
+  socket.onopen = function (event) {
+    const self: SharedSocket = this;
+    const target: SharedSocket = event.target;
+    self.send(`opened ${target.url}`);
+  };
+  socket.onmessage = (event) => {
+    const data: SocketData = event.data;
+    console.log(data, event.origin);
+  };
+  socket.onerror = (event) => console.log(event.error.kind, event.message);
+  socket.onclose = (event: SharedSocketCloseEvent) => console.log(event.code, event.reason, event.wasClean, event.unsent);
+  socket.addEventListener("reconnecting", (event) => console.log(event.attempt, event.delay, event.code));
+  socket.addEventListener("message", { handleEvent: (event) => console.log(event.data) }, { once: true });
+  const asTarget: EventTarget = socket;
+  void asTarget;
+  socket.send(new Uint8Array([1]));
+  socket.close(4000, "bye");
+  for await (const data of socket) {
+    const typed: SocketData = data;
+    void typed;
+  }
+
+  // @ts-expect-error: functions cannot be sent to the worker
+  new SharedSocket("ws://127.0.0.1:9001/echo", { reconnect: { shouldReconnect: () => true } });
+  // @ts-expect-error: the worker is "shared" or "dedicated"
+  new SharedSocket("ws://127.0.0.1:9001/echo", { worker: "service" });
+  // @ts-expect-error: readyState is read-only
+  socket.readyState = 1;
+  // @ts-expect-error: a message event has no close code
+  socket.addEventListener("message", (event) => console.log(event.code));
+  // @ts-expect-error: a Socket is not a SharedSocket
+  const wrong: Socket = socket;
+  void wrong;
+}
+
+// Acknowledged sessions (docs/session-protocol.md).
+export function sessions(): void {
+  const socket = new Socket("ws://127.0.0.1:9001/rooms/lobby", {
+    session: { maxUnackedMessages: 100, ackDelay: 10 },
+  });
+  new Socket("ws://127.0.0.1:9001/echo", { session: true });
+  socket.onsession = (event) => {
+    const on: boolean = event.acknowledged;
+    console.log(on, event.resumed);
+  };
+  socket.addEventListener("gap", (event) => {
+    const last: number | null = event.last;
+    const lost: SocketData[] = event.messages;
+    console.log(event.direction, event.first, last, event.reason, lost);
+  });
+  // @ts-expect-error: session takes a boolean or an object
+  new Socket("ws://127.0.0.1:9001/echo", { session: "yes" });
+  // @ts-expect-error: a gap's reason is one of a few strings
+  socket.ongap = (event) => { const reason: "timeout" = event.reason; void reason; };
+}
+
+// A session's heartbeat needs no ping / pong messages.
+export function sessionHeartbeat(): Socket {
+  return new Socket("ws://127.0.0.1:9001/echo", { session: true, heartbeat: { interval: 5000, timeout: 2000 } });
 }

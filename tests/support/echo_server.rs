@@ -98,6 +98,10 @@ async fn serve(stream: TcpStream, own_addr: SocketAddr) {
     if path == "/proxy" {
         return control_proxy(ws, own_addr).await;
     }
+    #[cfg(feature = "server")]
+    if path == "/session-proxy" {
+        return control_session_proxy(ws).await;
+    }
     if path == "/stall" {
         return stall_then_count(ws).await;
     }
@@ -162,6 +166,82 @@ async fn control_proxy(
             return;
         }
     }
+}
+
+/// `unisock serve` in this process on a free port of 127.0.0.1, until the task is aborted.
+#[cfg(feature = "server")]
+async fn start_unisock_serve(
+    grace_ms: Option<u64>,
+    buffer_messages: Option<usize>,
+) -> Option<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let defaults = unisock::server::ServerConfig::default();
+    let config = unisock::server::ServerConfig {
+        addr: "127.0.0.1:0".parse().ok()?,
+        session_grace: grace_ms.map_or(defaults.session_grace, Duration::from_millis),
+        session_buffer_messages: buffer_messages.unwrap_or(defaults.session_buffer_messages),
+        ..defaults
+    };
+    let server = unisock::server::Server::bind(config).await.ok()?;
+    let addr = server.local_addr();
+    Some((addr, tokio::spawn(server.run(std::future::pending()))))
+}
+
+/// The `/session-proxy` control connection (built with the `server` feature): a fresh
+/// `unisock serve` (acknowledged sessions on) behind a fault proxy, for the browser's session
+/// tests. Answers `PORT <port>` (the proxy's), then takes the `/proxy` commands, `restart
+/// [<grace ms> <session buffer messages>]` (the server is killed, every session lost, and a
+/// new one takes its place) and `server` (answered `SERVER <port>`: the server itself, not
+/// through the proxy). Both live as long as the control connection.
+#[cfg(feature = "server")]
+async fn control_session_proxy(mut ws: tokio_tungstenite::WebSocketStream<TcpStream>) {
+    let Some((mut addr, mut server)) = start_unisock_serve(None, None).await else {
+        return;
+    };
+    let Ok(proxy) = FaultProxy::start(addr).await else {
+        return;
+    };
+    let port = format!("PORT {}", proxy.addr().port());
+    if ws.send(Message::text(port)).await.is_ok() {
+        while let Some(Ok(Message::Text(command))) = ws.next().await {
+            let command = command.as_str();
+            match command.split_once(' ').unwrap_or((command, "")) {
+                ("rst", _) => proxy.cut(Cut::Rst),
+                ("fin", _) => proxy.cut(Cut::Fin),
+                ("blackhole", _) => proxy.blackhole(),
+                ("refuse", ms) => proxy.refuse_for(Duration::from_millis(ms.parse().unwrap_or(0))),
+                ("restart", settings) => {
+                    server.abort();
+                    let _ = (&mut server).await;
+                    let mut settings = settings.split_whitespace();
+                    let grace = settings.next().and_then(|ms| ms.parse().ok());
+                    let buffer = settings.next().and_then(|n| n.parse().ok());
+                    let Some((restarted_at, restarted)) = start_unisock_serve(grace, buffer).await
+                    else {
+                        return;
+                    };
+                    (addr, server) = (restarted_at, restarted);
+                    proxy.set_upstream(addr);
+                }
+                ("server", _) => {
+                    let reply = format!("SERVER {}", addr.port());
+                    if ws.send(Message::text(reply)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ => {
+                    let _ = ws
+                        .send(Message::text(format!("unknown command {command:?}")))
+                        .await;
+                    continue;
+                }
+            }
+            if ws.send(Message::text("ok")).await.is_err() {
+                break;
+            }
+        }
+    }
+    server.abort();
 }
 
 /// The `/stall` endpoint, for backpressure tests.

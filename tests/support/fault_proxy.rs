@@ -37,7 +37,8 @@ pub struct FaultProxy {
 }
 
 struct Inner {
-    upstream: SocketAddr,
+    /// Where new connections go (changeable, e.g. to a restarted server on another port).
+    upstream: Mutex<SocketAddr>,
     /// One channel per generation of connections: cutting or blackholing affects the
     /// connections alive at that moment, never the ones opened afterwards.
     current: Mutex<watch::Sender<Order>>,
@@ -51,7 +52,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
-            upstream,
+            upstream: Mutex::new(upstream),
             current: Mutex::new(watch::channel(Order::Forward).0),
             refusing: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
@@ -67,6 +68,11 @@ impl FaultProxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.inner.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Sends new connections to `upstream` from now on.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.inner.upstream.lock().unwrap() = upstream;
     }
 
     /// Ends every current connection.
@@ -132,7 +138,8 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         }
         inner.accepted.fetch_add(1, Ordering::SeqCst);
         let orders = inner.current.lock().unwrap().subscribe();
-        tokio::spawn(relay(client, inner.upstream, orders));
+        let upstream = *inner.upstream.lock().unwrap();
+        tokio::spawn(relay(client, upstream, orders));
     }
 }
 

@@ -1,0 +1,764 @@
+//! Acknowledged sessions (`unisock.v1`, specified in docs/session-protocol.md): the frame
+//! codec and the sequence / acknowledgement / replay-buffer state machine, shared by the
+//! client (both targets) and `unisock serve`. Pure: no I/O, no clocks, no tasks, so that
+//! every rule is unit-tested deterministically.
+//!
+//! Every frame under the subprotocol is `payload ++ trailer`. The trailer is ASCII: a tag
+//! letter, fields as lower-case hex numbers separated by `.`, and one final length byte
+//! (`0x20 + trailer length`, printable). A text frame therefore stays valid UTF-8 and its
+//! payload is recovered by truncating the string in place (no copy); a binary frame keeps
+//! its bytes. Data keep their WebSocket frame type (text or binary).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::Message;
+
+/// The subprotocol name that turns acknowledged sessions on.
+pub const PROTOCOL: &str = "unisock.v1";
+
+/// Longest resume token accepted, in bytes.
+pub(crate) const MAX_TOKEN_LEN: usize = 64;
+
+/// The peer broke the session protocol: the connection is closed with 1002.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation(pub(crate) &'static str);
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session protocol ({PROTOCOL}) violation: {}", self.0)
+    }
+}
+
+impl From<Violation> for crate::Error {
+    fn from(violation: Violation) -> Self {
+        crate::Error::Protocol {
+            reason: violation.to_string(),
+        }
+    }
+}
+
+/// How the server answered a resume request (the `status` of a Welcome frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// No token offered: a new session.
+    New = 0,
+    /// The session was found and continues.
+    Resumed = 1,
+    /// The token is not known to this server (never issued, forged, or the server restarted):
+    /// a new session.
+    Unknown = 2,
+    /// The token was issued by this server, but its session expired (grace period over) or
+    /// was evicted: a new session.
+    Expired = 3,
+}
+
+impl Status {
+    fn from_u64(value: u64) -> Result<Self, Violation> {
+        Ok(match value {
+            0 => Status::New,
+            1 => Status::Resumed,
+            2 => Status::Unknown,
+            3 => Status::Expired,
+            _ => return Err(Violation("unknown welcome status")),
+        })
+    }
+}
+
+/// One frame of the session protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// An application message with its sequence number and a piggybacked cumulative ack.
+    Data {
+        seq: u64,
+        ack: u64,
+        message: Message,
+    },
+    /// A standalone cumulative ack.
+    Ack { ack: u64 },
+    /// A liveness probe carrying an ack; the peer answers with an `Ack`.
+    Ping { ack: u64 },
+    /// Client → server, first frame: resume `token` (empty: new session) and the last
+    /// sequence number received in order from the server.
+    Hello { token: String, received: u64 },
+    /// Server → client, answer to `Hello`.
+    Welcome {
+        token: String,
+        status: Status,
+        /// The last client sequence number the server received in order.
+        acked: u64,
+        /// The sequence number of the first server message sent on this connection.
+        next: u64,
+    },
+}
+
+const LEN_BIAS: u8 = 0x20;
+
+/// Appends the trailer `tag fields… len` to `payload`.
+fn seal(mut payload: Vec<u8>, tag: u8, fields: &[u64]) -> Vec<u8> {
+    let start = payload.len();
+    payload.push(tag);
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            payload.push(b'.');
+        }
+        push_hex(&mut payload, *field);
+    }
+    let len = payload.len() - start + 1;
+    // At most 1 + 4 × 16 + 3 + 1 = 69 bytes: the biased length stays printable ASCII.
+    payload.push(LEN_BIAS + len as u8);
+    payload
+}
+
+fn push_hex(out: &mut Vec<u8>, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    if value == 0 {
+        out.push(b'0');
+        return;
+    }
+    let digits = (64 - value.leading_zeros()).div_ceil(4);
+    for i in (0..digits).rev() {
+        out.push(DIGITS[((value >> (i * 4)) & 0xf) as usize]);
+    }
+}
+
+fn text(bytes: Vec<u8>) -> Message {
+    // Only ever called with a UTF-8 payload followed by an ASCII trailer.
+    match String::from_utf8(bytes) {
+        Ok(text) => Message::Text(text),
+        Err(e) => Message::Binary(e.into_bytes()),
+    }
+}
+
+impl Frame {
+    /// The frame as a WebSocket message.
+    pub(crate) fn encode(self) -> Message {
+        match self {
+            Frame::Data { seq, ack, message } => match message {
+                Message::Text(payload) => text(seal(payload.into_bytes(), b'D', &[seq, ack])),
+                Message::Binary(payload) => Message::Binary(seal(payload, b'D', &[seq, ack])),
+            },
+            Frame::Ack { ack } => text(seal(Vec::new(), b'A', &[ack])),
+            Frame::Ping { ack } => text(seal(Vec::new(), b'P', &[ack])),
+            Frame::Hello { token, received } => text(seal(token.into_bytes(), b'H', &[received])),
+            Frame::Welcome {
+                token,
+                status,
+                acked,
+                next,
+            } => text(seal(
+                token.into_bytes(),
+                b'W',
+                &[status as u64, acked, next],
+            )),
+        }
+    }
+
+    /// Parses a WebSocket message received under the subprotocol. Never panics; anything
+    /// malformed is a [`Violation`].
+    pub(crate) fn decode(message: Message) -> Result<Frame, Violation> {
+        let bytes = message.as_bytes();
+        let Some(&last) = bytes.last() else {
+            return Err(Violation("empty frame"));
+        };
+        let len = usize::from(last.wrapping_sub(LEN_BIAS));
+        if !(2..=69).contains(&len) || len > bytes.len() || last >= 0x7f {
+            return Err(Violation("bad trailer length"));
+        }
+        let cut = bytes.len() - len;
+        let tag = bytes[cut];
+        let (fields, count) = parse_fields(&bytes[cut + 1..bytes.len() - 1])?;
+        let fields = &fields[..count];
+        let is_text = message.is_text();
+        let payload = match message {
+            Message::Text(mut text) => {
+                // The trailer is ASCII (checked above), so `cut` is a char boundary.
+                if !text.is_char_boundary(cut) {
+                    return Err(Violation("trailer splits a character"));
+                }
+                text.truncate(cut);
+                Message::Text(text)
+            }
+            Message::Binary(mut bytes) => {
+                bytes.truncate(cut);
+                Message::Binary(bytes)
+            }
+        };
+        let control_token = |payload: Message| -> Result<String, Violation> {
+            match payload {
+                Message::Text(token) if is_text => {
+                    if token.len() > MAX_TOKEN_LEN
+                        || !token
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    {
+                        return Err(Violation("malformed resume token"));
+                    }
+                    Ok(token)
+                }
+                _ => Err(Violation("control frame must be a text frame")),
+            }
+        };
+        let frame = match (tag, fields) {
+            (b'D', &[seq, ack]) if seq > 0 => Frame::Data {
+                seq,
+                ack,
+                message: payload,
+            },
+            (b'A', &[ack]) if payload.is_empty() && is_text => Frame::Ack { ack },
+            (b'P', &[ack]) if payload.is_empty() && is_text => Frame::Ping { ack },
+            (b'H', &[received]) => Frame::Hello {
+                token: control_token(payload)?,
+                received,
+            },
+            (b'W', &[status, acked, next]) if next > 0 => Frame::Welcome {
+                token: control_token(payload)?,
+                status: Status::from_u64(status)?,
+                acked,
+                next,
+            },
+            _ => return Err(Violation("unknown frame or wrong fields")),
+        };
+        Ok(frame)
+    }
+}
+
+/// The numbers of a trailer (at most 4, no allocation) and how many there are.
+fn parse_fields(bytes: &[u8]) -> Result<([u64; 4], usize), Violation> {
+    let mut fields = [0u64; 4];
+    let mut count = 0;
+    if bytes.is_empty() {
+        return Ok((fields, 0));
+    }
+    for part in bytes.split(|&b| b == b'.') {
+        if count == fields.len() {
+            return Err(Violation("too many fields"));
+        }
+        if part.is_empty() || part.len() > 16 || (part.len() > 1 && part[0] == b'0') {
+            return Err(Violation("malformed number"));
+        }
+        let mut value = 0u64;
+        for &b in part {
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => return Err(Violation("malformed number")),
+            };
+            value = (value << 4) | u64::from(digit);
+        }
+        fields[count] = value;
+        count += 1;
+    }
+    Ok((fields, count))
+}
+
+/// Bounds of a replay buffer: messages sent and not acknowledged yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) max_messages: usize,
+    pub(crate) max_bytes: usize,
+}
+
+/// What happened to an incoming data frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// The next message in order: deliver it.
+    New,
+    /// Already received (a resend after a reconnect): drop it.
+    Duplicate,
+}
+
+/// One direction pair of a session: sequence numbers and the replay buffer of what this side
+/// sent, and the in-order receive position (for dedupe and acks) of what it received.
+#[derive(Debug)]
+pub(crate) struct AckState {
+    limits: Limits,
+    /// Sequence number the next pushed message gets (starts at 1).
+    next_seq: u64,
+    /// Sent and not acknowledged, by consecutive sequence number from `first_unacked`.
+    unacked: VecDeque<Message>,
+    unacked_bytes: usize,
+    /// Sequence number of `unacked[0]` (or `next_seq` when empty).
+    first_unacked: u64,
+    /// Last sequence number received in order from the peer.
+    received: u64,
+    /// `received` as last told to the peer.
+    ack_sent: u64,
+}
+
+impl AckState {
+    /// A fresh session: nothing sent, nothing received.
+    pub(crate) fn new(limits: Limits) -> Self {
+        AckState {
+            limits,
+            next_seq: 1,
+            unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            first_unacked: 1,
+            received: 0,
+            ack_sent: 0,
+        }
+    }
+
+    /// Whether a message of `size` bytes fits into the replay buffer (one message of any size
+    /// fits into an empty one).
+    pub(crate) fn has_room(&self, size: usize) -> bool {
+        self.unacked.is_empty()
+            || (self.unacked.len() < self.limits.max_messages
+                && self.unacked_bytes.saturating_add(size) <= self.limits.max_bytes)
+    }
+
+    /// Keeps `message` for replay until acknowledged; returns its sequence number.
+    pub(crate) fn push(&mut self, message: Message) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked_bytes += message.len();
+        self.unacked.push_back(message);
+        seq
+    }
+
+    /// Like [`AckState::push`], but makes room by dropping the oldest unacknowledged messages
+    /// (the server's policy for a client that is away or too slow: a gap, reported to the
+    /// client when it resumes, instead of unbounded memory).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's policy
+    pub(crate) fn push_evicting(&mut self, message: Message) -> u64 {
+        while !self.has_room(message.len()) {
+            self.drop_oldest();
+        }
+        self.push(message)
+    }
+
+    fn drop_oldest(&mut self) -> Option<Message> {
+        let message = self.unacked.pop_front()?;
+        self.unacked_bytes -= message.len();
+        self.first_unacked += 1;
+        Some(message)
+    }
+
+    /// The peer acknowledges everything up to `ack`. Older (stale) acks are ignored; an ack of
+    /// something never sent is a violation.
+    pub(crate) fn on_ack(&mut self, ack: u64) -> Result<(), Violation> {
+        if ack >= self.next_seq {
+            return Err(Violation("ack of a message never sent"));
+        }
+        while self.first_unacked <= ack && self.drop_oldest().is_some() {}
+        // After evictions the buffer may start above `ack`; nothing more to free then.
+        Ok(())
+    }
+
+    /// A data frame with sequence number `seq` arrived.
+    pub(crate) fn on_data(&mut self, seq: u64) -> Result<Received, Violation> {
+        if seq <= self.received {
+            Ok(Received::Duplicate)
+        } else if seq == self.received + 1 {
+            self.received = seq;
+            Ok(Received::New)
+        } else {
+            Err(Violation("sequence number skips ahead"))
+        }
+    }
+
+    /// The data frame of message `seq` from the replay buffer, with the current ack: the
+    /// payload is copied once, into a buffer with room for the trailer. `None` once the
+    /// message has been acknowledged (nothing to send).
+    pub(crate) fn data_frame(&mut self, seq: u64) -> Option<Message> {
+        let index = usize::try_from(seq.checked_sub(self.first_unacked)?).ok()?;
+        let message = self.unacked.get(index)?;
+        self.ack_sent = self.received;
+        let fields = [seq, self.received];
+        let mut bytes = Vec::with_capacity(message.len() + 36);
+        bytes.extend_from_slice(message.as_bytes());
+        let bytes = seal(bytes, b'D', &fields);
+        Some(match message {
+            Message::Text(_) => text(bytes),
+            Message::Binary(_) => Message::Binary(bytes),
+        })
+    }
+
+    /// A standalone ack of everything received so far.
+    pub(crate) fn ack_frame(&mut self) -> Message {
+        self.ack_sent = self.received;
+        Frame::Ack { ack: self.received }.encode()
+    }
+
+    /// A ping (answered by an ack), carrying our own ack.
+    pub(crate) fn ping_frame(&mut self) -> Message {
+        self.ack_sent = self.received;
+        Frame::Ping { ack: self.received }.encode()
+    }
+
+    /// Messages received since the peer was last told.
+    pub(crate) fn ack_due(&self) -> u64 {
+        self.received - self.ack_sent
+    }
+
+    /// The peer was told nothing on this connection yet (a new connection starts unacked).
+    pub(crate) fn reset_ack_sent(&mut self) {
+        self.ack_sent = 0;
+    }
+
+    /// Last sequence number received in order.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Sequence number the next pushed message gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Sequence number of the oldest message still kept for replay (`next_seq` if none).
+    pub(crate) fn first_unacked(&self) -> u64 {
+        self.first_unacked
+    }
+
+    /// Messages kept for replay.
+    pub(crate) fn unacked_len(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Bytes kept for replay.
+    #[cfg(test)]
+    pub(crate) fn unacked_bytes(&self) -> usize {
+        self.unacked_bytes
+    }
+
+    /// Message `seq` in the replay buffer.
+    #[cfg(test)]
+    pub(crate) fn unacked(&self, seq: u64) -> Option<&Message> {
+        let index = seq.checked_sub(self.first_unacked)?;
+        self.unacked.get(usize::try_from(index).ok()?)
+    }
+
+    /// Continues after the peer lost messages up to `next - 1` (a gap it was told about):
+    /// the next message expected in order is `next`.
+    pub(crate) fn skip_to(&mut self, next: u64) {
+        self.received = self.received.max(next.saturating_sub(1));
+    }
+
+    /// Ends this session: returns the messages never acknowledged (with the sequence number
+    /// of the first) and starts over from sequence number 1.
+    pub(crate) fn take_unacked(&mut self) -> (u64, Vec<Message>) {
+        let first = self.first_unacked;
+        let messages = std::mem::take(&mut self.unacked).into();
+        *self = AckState::new(self.limits);
+        (first, messages)
+    }
+}
+
+/// What the client makes of a Welcome frame (the server's answer to its resume request).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Resumption {
+    /// Whether the previous session continues.
+    pub(crate) resumed: bool,
+    /// Server messages that may be lost: `(first, last)`, `last` unknown when the session is
+    /// gone.
+    pub(crate) incoming_gap: Option<(u64, Option<u64>)>,
+    /// Client messages sent but never acknowledged, handed back (first sequence number and the
+    /// messages) because the session they belong to is gone.
+    pub(crate) outgoing_gap: Option<(u64, Vec<Message>)>,
+    /// Why the session is gone, when it is.
+    pub(crate) status: Status,
+}
+
+/// The client's side of a session across connections.
+#[derive(Debug)]
+pub(crate) struct ClientSession {
+    pub(crate) token: Option<String>,
+    pub(crate) state: AckState,
+}
+
+impl ClientSession {
+    pub(crate) fn new(limits: Limits) -> Self {
+        ClientSession {
+            token: None,
+            state: AckState::new(limits),
+        }
+    }
+
+    /// The first frame on a new connection.
+    pub(crate) fn hello(&self) -> Message {
+        Frame::Hello {
+            token: self.token.clone().unwrap_or_default(),
+            received: self.state.received,
+        }
+        .encode()
+    }
+
+    /// Applies the server's Welcome. Afterwards every unacknowledged message (from
+    /// `state.first_unacked()`) is to be resent, in order, before new ones.
+    pub(crate) fn welcome(
+        &mut self,
+        token: String,
+        status: Status,
+        acked: u64,
+        next: u64,
+    ) -> Result<Resumption, Violation> {
+        if token.is_empty() {
+            return Err(Violation("welcome without a token"));
+        }
+        let state = &mut self.state;
+        state.reset_ack_sent();
+        if status == Status::Resumed {
+            if self.token.as_deref() != Some(token.as_str()) {
+                return Err(Violation("resumed a session that was not asked for"));
+            }
+            if acked < state.first_unacked.saturating_sub(1) {
+                return Err(Violation("resumed acknowledgement went backwards"));
+            }
+            state.on_ack(acked)?;
+            if next <= state.received {
+                return Err(Violation("resume starts before what was received"));
+            }
+            let incoming_gap = (next > state.received + 1).then(|| {
+                let gap = (state.received + 1, Some(next - 1));
+                state.skip_to(next);
+                gap
+            });
+            return Ok(Resumption {
+                resumed: true,
+                incoming_gap,
+                outgoing_gap: None,
+                status,
+            });
+        }
+        if next != 1 || acked != 0 {
+            return Err(Violation("a new session starts at sequence number 1"));
+        }
+        let had_session = self.token.is_some();
+        let received = state.received;
+        let (first, messages) = state.take_unacked();
+        self.token = Some(token);
+        Ok(Resumption {
+            resumed: false,
+            incoming_gap: had_session.then_some((received + 1, None)),
+            outgoing_gap: (!messages.is_empty()).then_some((first, messages)),
+            status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_messages: 4,
+        max_bytes: 100,
+    };
+
+    fn roundtrip(frame: Frame) {
+        let encoded = frame.clone().encode();
+        assert_eq!(Frame::decode(encoded).unwrap(), frame);
+    }
+
+    #[test]
+    fn frames_roundtrip_and_keep_their_kind() {
+        for seq in [1, 9, 15, 16, 255, 1 << 32, u64::MAX] {
+            roundtrip(Frame::Data {
+                seq,
+                ack: seq / 2,
+                message: Message::text("héllo ✓"),
+            });
+            roundtrip(Frame::Data {
+                seq,
+                ack: 0,
+                message: Message::binary(vec![0xff, 0x00, 0x44, 0x20]),
+            });
+        }
+        roundtrip(Frame::Data {
+            seq: 1,
+            ack: 0,
+            message: Message::text(""),
+        });
+        roundtrip(Frame::Ack { ack: 77 });
+        roundtrip(Frame::Ping { ack: 0 });
+        roundtrip(Frame::Hello {
+            token: String::new(),
+            received: 0,
+        });
+        roundtrip(Frame::Welcome {
+            token: "abc-123".into(),
+            status: Status::Expired,
+            acked: u64::MAX,
+            next: u64::MAX,
+        });
+        let data = Frame::Data {
+            seq: 0x1a,
+            ack: 3,
+            message: Message::text("x"),
+        }
+        .encode();
+        assert_eq!(data, Message::text("xD1a.3&"));
+    }
+
+    #[test]
+    fn hostile_frames_are_violations_not_panics() {
+        let bad: Vec<Message> = vec![
+            Message::text(""),
+            Message::binary(Vec::new()),
+            Message::text("x"),
+            Message::text("\u{7f}"),
+            Message::binary(vec![0xff]),
+            Message::text("D1.2\""), // length 2 but 5 bytes of trailer
+            Message::text("D01.2&"), // leading zero
+            Message::text("DG.2%"),  // not hex
+            Message::text("D1#"),    // too few fields
+            Message::text("D0.0%"),  // seq 0
+            Message::text("Z1.2%"),  // unknown tag
+            Message::text("yA1#"),   // ack with payload
+            Message::binary(b"A1#".to_vec()), // control frame as binary
+            Message::text("bad tokenH0#"),
+            Message::text(format!("{}H0#", "a".repeat(65))),
+            Message::text("tokW9.0.1'"),            // unknown status
+            Message::text("D11111111111111111.05"), // 17 digits
+        ];
+        for message in bad {
+            assert!(Frame::decode(message.clone()).is_err(), "{message:?}");
+        }
+        // Every truncation and single-byte corruption of a valid frame decodes or fails cleanly.
+        let valid = Frame::Data {
+            seq: 300,
+            ack: 7,
+            message: Message::binary(vec![1, 2, 3]),
+        }
+        .encode()
+        .into_bytes();
+        // What decodes is canonical: encoding the frame again gives the same message.
+        let check = |message: Message| {
+            if let Ok(frame) = Frame::decode(message.clone()) {
+                assert_eq!(frame.encode(), message);
+            }
+        };
+        for cut in 0..valid.len() {
+            check(Message::binary(valid[..cut].to_vec()));
+            for byte in [0u8, b'.', b'D', b'0', 0x7f, 0x80, b'a', b'#'] {
+                let mut corrupt = valid.clone();
+                corrupt[cut] = byte;
+                check(Message::binary(corrupt));
+            }
+        }
+    }
+
+    #[test]
+    fn in_order_delivery_drops_duplicates_and_refuses_skips() {
+        let mut state = AckState::new(LIMITS);
+        assert_eq!(state.on_data(1), Ok(Received::New));
+        assert_eq!(state.on_data(2), Ok(Received::New));
+        assert_eq!(state.on_data(1), Ok(Received::Duplicate));
+        assert_eq!(state.on_data(2), Ok(Received::Duplicate));
+        assert!(state.on_data(4).is_err());
+        assert_eq!(state.received(), 2);
+        assert_eq!(state.ack_due(), 2);
+        let frame = state.ack_frame();
+        assert_eq!(Frame::decode(frame).unwrap(), Frame::Ack { ack: 2 });
+        assert_eq!(state.ack_due(), 0);
+    }
+
+    #[test]
+    fn acks_free_the_replay_buffer_and_bound_it() {
+        let mut state = AckState::new(LIMITS);
+        for i in 0..4 {
+            assert!(state.has_room(10));
+            assert_eq!(state.push(Message::text(i.to_string())), i + 1);
+        }
+        assert!(!state.has_room(1), "count bound");
+        assert!(state.on_ack(5).is_err(), "ack of an unsent message");
+        state.on_ack(2).unwrap();
+        assert_eq!(state.first_unacked(), 3);
+        assert_eq!(state.unacked(3), Some(&Message::text("2")));
+        assert_eq!(state.unacked(2), None);
+        state.on_data(1).unwrap();
+        assert_eq!(
+            Frame::decode(state.data_frame(3).unwrap()).unwrap(),
+            Frame::Data {
+                seq: 3,
+                ack: 1,
+                message: Message::text("2")
+            }
+        );
+        assert_eq!(state.ack_due(), 0, "the frame carried the ack");
+        assert_eq!(state.data_frame(2), None, "acknowledged: nothing to send");
+        state.on_ack(1).unwrap(); // stale: ignored
+        assert_eq!(state.unacked_len(), 2);
+        // Byte bound: one message of any size fits an empty buffer, not a full one.
+        state.on_ack(4).unwrap();
+        assert!(state.has_room(1000));
+        state.push(Message::binary(vec![0; 1000]));
+        assert!(!state.has_room(1));
+    }
+
+    #[test]
+    fn evicting_push_drops_oldest_and_counts() {
+        let mut state = AckState::new(LIMITS);
+        for i in 0..6u8 {
+            state.push_evicting(Message::binary(vec![i]));
+        }
+        assert_eq!(state.first_unacked(), 3);
+        assert_eq!(state.unacked_len(), 4);
+        assert_eq!(state.unacked_bytes(), 4);
+        // An ack below the buffer start (evicted ones) is fine.
+        state.on_ack(2).unwrap();
+        assert_eq!(state.first_unacked(), 3);
+    }
+
+    fn welcome(client: &mut ClientSession, token: &str, status: Status, acked: u64, next: u64) {
+        let r = client
+            .welcome(token.into(), status, acked, next)
+            .expect("valid welcome");
+        assert_eq!(r.resumed, status == Status::Resumed);
+    }
+
+    #[test]
+    fn resume_acknowledges_resends_and_reports_gaps() {
+        let mut client = ClientSession::new(LIMITS);
+        welcome(&mut client, "t1", Status::New, 0, 1);
+        for i in 0..3 {
+            client.state.push(Message::text(i.to_string()));
+        }
+        client.state.on_data(1).unwrap();
+        client.state.on_data(2).unwrap();
+        assert_eq!(
+            Frame::decode(client.hello()).unwrap(),
+            Frame::Hello {
+                token: "t1".into(),
+                received: 2
+            }
+        );
+        // The server got message 1; it resends from 3: nothing missed.
+        let r = client.welcome("t1".into(), Status::Resumed, 1, 3).unwrap();
+        assert_eq!((r.incoming_gap, r.outgoing_gap), (None, None));
+        assert_eq!(client.state.first_unacked(), 2, "2 and 3 are resent");
+        // Next time the server had dropped 3..=5 (overflow) and resends from 6.
+        let r = client.welcome("t1".into(), Status::Resumed, 3, 6).unwrap();
+        assert_eq!(r.incoming_gap, Some((3, Some(5))));
+        assert_eq!(client.state.on_data(6), Ok(Received::New));
+        // Violations: another token, acks going back or beyond, resending what we have.
+        assert!(client.welcome("t2".into(), Status::Resumed, 3, 7).is_err());
+        assert!(client.welcome("t1".into(), Status::Resumed, 9, 7).is_err());
+        assert!(client.welcome("t1".into(), Status::Resumed, 3, 5).is_err());
+        assert!(client.welcome(String::new(), Status::New, 0, 1).is_err());
+        assert!(client.welcome("t3".into(), Status::New, 0, 2).is_err());
+    }
+
+    #[test]
+    fn lost_session_hands_back_unacked_and_reports_the_incoming_gap() {
+        let mut client = ClientSession::new(LIMITS);
+        welcome(&mut client, "t1", Status::New, 0, 1);
+        for i in 0..3 {
+            client.state.push(Message::text(i.to_string()));
+        }
+        client.state.on_ack(1).unwrap();
+        client.state.on_data(1).unwrap();
+        let r = client.welcome("t2".into(), Status::Expired, 0, 1).unwrap();
+        assert_eq!(r.status, Status::Expired);
+        assert_eq!(r.incoming_gap, Some((2, None)));
+        assert_eq!(
+            r.outgoing_gap,
+            Some((2, vec![Message::text("1"), Message::text("2")]))
+        );
+        assert_eq!(client.token.as_deref(), Some("t2"));
+        assert_eq!(client.state.next_seq(), 1);
+        assert_eq!(client.state.received(), 0);
+    }
+}
