@@ -220,3 +220,88 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<unisock::Receiver>();
     assert_send_sync::<Event>();
 }
+
+#[test]
+fn clones_share_one_connection_that_outlives_its_creator_and_closes_with_the_last() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    // A server that echoes and reports how many connections it got and how the last closed.
+    let server = std::thread::spawn(move || {
+        listener.set_nonblocking(false).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(STEP)).unwrap();
+        let mut ws = tokio_tungstenite::tungstenite::accept(stream).unwrap();
+        let close = loop {
+            match ws.read() {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                    break frame.map(|f| u16::from(f.code))
+                }
+                Ok(message) if message.is_text() => ws.send(message).unwrap(),
+                Ok(_) => continue,
+                Err(_) => break None,
+            }
+        };
+        // A second connection would mean the clones did not share the first.
+        listener.set_nonblocking(true).unwrap();
+        let another = listener.accept().is_ok();
+        (close, another)
+    });
+
+    // Created on a thread that ends at once: the connection lives on.
+    let socket = std::thread::spawn(move || Socket::connect(&url, Options::default()).unwrap())
+        .join()
+        .unwrap();
+    let sender = socket.clone();
+    let reader = socket.clone();
+    drop(socket);
+    let sending = std::thread::spawn(move || {
+        for i in 0..3 {
+            sender.send(format!("from a clone {i}")).unwrap();
+        }
+        // `sender` is dropped here: `reader` alone keeps the connection.
+    });
+    sending.join().unwrap();
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        match reader.recv_timeout(STEP).expect("echoes in time") {
+            Some(Event::Message(Message::Text(text))) => received.push(text),
+            Some(Event::Open { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        received,
+        ["from a clone 0", "from a clone 1", "from a clone 2"]
+    );
+    assert_eq!(reader.ready_state(), ReadyState::Open);
+    drop(reader);
+    let (close, another) = server.join().unwrap();
+    assert_eq!(close, Some(1000), "the last clone's drop closes with 1000");
+    assert!(!another, "clones share one connection");
+}
+
+#[test]
+fn async_senders_clone_into_the_same_connection() {
+    let url = echo_server();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        let (mut first, mut receiver) =
+            unisock::connect(&format!("{url}/echo"), Options::default())
+                .await
+                .unwrap();
+        let mut second = first.clone();
+        first.send(Message::text("one")).await.unwrap();
+        second.send(Message::text("two")).await.unwrap();
+        drop(second);
+        let mut texts = Vec::new();
+        while texts.len() < 2 {
+            match tokio::time::timeout(STEP, receiver.next()).await.unwrap() {
+                Some(Event::Message(Message::Text(text))) => texts.push(text),
+                Some(Event::Open { .. }) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(texts, ["one", "two"]);
+    });
+}

@@ -3,10 +3,17 @@
 //! ```text
 //! unisock serve [--port 9001] [--bind 127.0.0.1] [--root www] [--pkg pkg]
 //!               [--max-connections N] [--max-message-size BYTES] [--allowed-origin O]...
+//!               [--no-sessions] [--session-grace SECONDS]
+//!               [--redis redis://HOST:PORT]
+//! unisock connect ws://HOST/PATH [--header NAME:VALUE]... [--protocol P]... [--reconnect]
+//!               [--binary] [--binary-format hex|base64] [--json] [--connect-timeout S] [--ca PEM]
 //! ```
 //!
-//! Logs go to stderr (`RUST_LOG` filters them, default `info`); stdout gets exactly one
-//! line once the server listens, naming the URL to open.
+//! `serve` logs to stderr (`RUST_LOG` filters them, default `info`); stdout gets exactly one
+//! line once the server listens, naming the URL to open. `connect` prints received messages
+//! to stdout and connection events to stderr (see `connect.rs`).
+
+mod connect;
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use unisock::server::{self, Server, ServerConfig, DEFAULT_PORT};
+use unisock::server::{self, RedisConfig, Server, ServerConfig, DEFAULT_PORT};
 
 /// One WebSocket API for native code and the browser: command-line tools.
 #[derive(Debug, Parser)]
@@ -31,9 +38,18 @@ enum Command {
     ///
     /// Routes: GET /echo (WebSocket echo), GET /rooms/{room}[?notify_self=true]
     /// (WebSocket broadcast), POST /drop?client_id=ID (drop connections opened with
-    /// ?client_id=ID without a close frame), /pkg/ (wasm-pack output), / (demo page).
+    /// ?client_id=ID without a close frame), GET /metrics (Prometheus), /pkg/ (wasm-pack
+    /// output), / (demo page). With --redis, rooms span every server on the same Redis.
     /// Stops gracefully on Ctrl-C or SIGTERM, sending close code 1001 to every client.
     Serve(ServeArgs),
+    /// Connect to a WebSocket server: send stdin lines, print what arrives (like wscat).
+    ///
+    /// Received messages go to stdout (binary as hex or base64), connection events (open,
+    /// reconnecting, errors, close with code and reason) to stderr. When stdin ends the
+    /// connection is closed with 1000 once the lines are sent. Exit code: 0 closed normally
+    /// (1000/1001), 1 could not connect, 2 bad arguments, 3 closed otherwise or dropped,
+    /// 130 interrupted.
+    Connect(connect::ConnectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +76,19 @@ struct ServeArgs {
     /// When given, other origins get HTTP 403. Default: any origin.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// Never select the `unisock.v1` subprotocol: clients asking for acknowledged sessions
+    /// get plain WebSocket.
+    #[arg(long)]
+    no_sessions: bool,
+    /// How long an acknowledged session waits for its client to come back after its
+    /// connection drops, in seconds (broadcasts to it are kept meanwhile).
+    #[arg(long, value_name = "SECONDS", default_value_t = ServerConfig::default().session_grace.as_secs_f64())]
+    session_grace: f64,
+    /// Redis backplane, e.g. redis://127.0.0.1:6379 (redis://:PASSWORD@HOST:PORT/DB): rooms
+    /// span every server started with the same Redis. Without it, rooms are local. The
+    /// password is never logged.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 impl ServeArgs {
@@ -71,6 +100,10 @@ impl ServeArgs {
             max_connections: self.max_connections,
             max_message_size: self.max_message_size,
             allowed_origins: self.allowed_origins,
+            sessions: !self.no_sessions,
+            session_grace: std::time::Duration::try_from_secs_f64(self.session_grace)
+                .unwrap_or(ServerConfig::default().session_grace),
+            redis: self.redis.map(RedisConfig::new),
             ..ServerConfig::default()
         }
     }
@@ -78,7 +111,11 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `connect` keeps stderr for the connection's own events; library logs only on request.
+    init_logging(match cli.command {
+        Command::Serve(_) => "info",
+        Command::Connect(_) => "off",
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,6 +128,12 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args.into_config())),
+        Command::Connect(args) => {
+            let code = runtime.block_on(connect::run(args));
+            // stdin is read on a blocking thread that may never return: do not wait for it.
+            runtime.shutdown_background();
+            return code;
+        }
     };
     // Do not wait for HTTP requests still in flight after the shutdown timeout.
     runtime.shutdown_background();
@@ -142,9 +185,9 @@ fn openable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Logs to stderr, filtered by `RUST_LOG` (else by `default`).
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
