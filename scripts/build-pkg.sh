@@ -7,6 +7,8 @@
 # from npm's binaryen@132 in tools/node (Debian's binaryen 108 produces wasm that fails in
 # the browser, see shared/TOOLCHAIN.md: this script refuses any other wasm-opt).
 #
+# The JS API (src/js/) is behind the `js` feature, which only this build turns on.
+#
 # Size: wasm-opt -Oz comes from [package.metadata.wasm-pack.profile.release] in Cargo.toml;
 # the Rust side is compiled for size (opt-level z, fat LTO, one codegen unit) through
 # CARGO_PROFILE_RELEASE_* variables set for this build only, so that `cargo build --release`
@@ -37,10 +39,23 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
 CARGO_PROFILE_RELEASE_LTO=fat \
 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
 CARGO_PROFILE_RELEASE_DEBUG=false \
-    wasm-pack build --target web --release --mode no-install --out-name unisock --out-dir pkg
+    wasm-pack build --target web --release --mode no-install --out-name unisock --out-dir pkg -- --features js
 
 wasm=pkg/unisock_bg.wasm
 [ -f "$wasm" ] || die "$wasm was not produced"
+
+# SharedSocket (src/js/shared-socket.js): plain JS beside the generated module, re-exported
+# by it; its worker is found relative to it (new URL("./unisock-worker.js", import.meta.url)).
+cp src/js/shared-socket.js pkg/unisock-shared.js
+cp src/js/shared-worker.js pkg/unisock-worker.js
+printf '\nexport { SharedSocket } from "./unisock-shared.js";\n' >> pkg/unisock.js
+cat src/js/shared-socket.d.ts >> pkg/unisock.d.ts
+node -e '
+  const fs = require("fs");
+  const pkg = JSON.parse(fs.readFileSync("pkg/package.json", "utf8"));
+  pkg.files = [...new Set([...(pkg.files ?? []), "unisock-shared.js", "unisock-worker.js"])];
+  fs.writeFileSync("pkg/package.json", JSON.stringify(pkg, null, 2) + "\n");
+'
 raw=$(wc -c < "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 log "built pkg/ in $((SECONDS - START)) s"
