@@ -63,7 +63,8 @@ else
 fi
 
 # --- Browsers and their WebDriver servers -----------------------------------
-APT_PKGS=(chromium chromium-driver firefox-esr)
+# redis-server: the backplane tests (tests/backplane.rs) start their own on a free port.
+APT_PKGS=(chromium chromium-driver firefox-esr redis-server)
 missing=()
 for pkg in "${APT_PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -74,8 +75,9 @@ if [ ${#missing[@]} -eq 0 ]; then
     log "apt packages ${APT_PKGS[*]}: present"
 else
     log "apt packages: installing ${missing[*]}"
-    $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+    # Wait for a dpkg lock held by another apt run instead of failing at once.
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 update
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
 fi
 
 # geckodriver is not packaged by Debian and npm's wrapper downloads a binary
@@ -114,6 +116,18 @@ else
     log "python packages: installing from $AB_REQ"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$AB_REQ"
     echo "$ab_sum" > .venv/.unisock-autobahn
+fi
+
+# --- Benchmark report (matplotlib) for scripts/bench_report.py ------------------
+BENCH_REQ=benches/requirements.txt
+bench_sum=$(sha256sum "$BENCH_REQ" | cut -d' ' -f1)
+if [ "$(cat .venv/.unisock-bench 2>/dev/null || true)" = "$bench_sum" ] \
+    && .venv/bin/python -c 'import matplotlib' 2>/dev/null; then
+    log "python packages ($BENCH_REQ): present"
+else
+    log "python packages: installing from $BENCH_REQ (~2 min)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$BENCH_REQ"
+    echo "$bench_sum" > .venv/.unisock-bench
 fi
 
 # --- Node test peer (ws) -----------------------------------------------------

@@ -19,8 +19,9 @@ cargo fmt --all -- --check
 banner "cargo clippy (native, with the server)"
 cargo clippy --all-targets --features server -- -D warnings
 
-banner "cargo clippy (wasm32-unknown-unknown)"
+banner "cargo clippy (wasm32-unknown-unknown, with and without the npm package's JS API)"
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --all-targets --target wasm32-unknown-unknown --features js -- -D warnings
 
 banner "cargo test (native, with the server)"
 cargo test --features server
@@ -28,8 +29,9 @@ cargo test --features server
 # --- Browser tests -----------------------------------------------------------
 # The wasm tests cannot start processes, so a native echo server runs beside
 # them; they find it through UNISOCK_TEST_ECHO_URL (read at compile time).
+# With the `server` feature: its `/session-proxy` runs `unisock serve` for the session tests.
 banner "build echo server (examples/echo_server.rs)"
-cargo build --example echo_server
+cargo build --example echo_server --features server
 
 ECHO_PID=""
 ECHO_OUT=$(mktemp)
@@ -46,7 +48,7 @@ trap 'exit 143' TERM
 
 # Already built, so this starts at once; cargo run exec()s the example, so
 # ECHO_PID is the server itself. stderr stays on the console for diagnostics.
-cargo run --quiet --example echo_server > "$ECHO_OUT" &
+cargo run --quiet --example echo_server --features server > "$ECHO_OUT" &
 ECHO_PID=$!
 
 port=""
@@ -77,6 +79,9 @@ env -u CHROMEDRIVER GECKODRIVER="$(command -v geckodriver)" \
 banner "build pkg/ (scripts/build-pkg.sh)"
 bash scripts/build-pkg.sh
 
+banner "wasm size budget (scripts/check-size.sh against benches/size-budget.json)"
+bash scripts/check-size.sh
+
 banner "build unisock serve (release, feature server)"
 cargo build --release --features server --bin unisock
 export UNISOCK_BIN="$PWD/target/release/unisock"
@@ -88,13 +93,24 @@ tools/node/node_modules/.bin/tsc --noEmit --strict -p tests/js
 banner "npm package in Node (node --test tests/js/package.test.mjs)"
 NODE_OPTIONS=--experimental-websocket timeout 300 node --test --test-force-exit tests/js/package.test.mjs
 
+banner "acknowledged sessions from the npm package (tests/js/sessions.test.mjs)"
+NODE_OPTIONS=--experimental-websocket timeout 300 node --test --test-force-exit tests/js/sessions.test.mjs
+
 banner "demo page end to end in Chromium (timeout 300 node --test --test-force-exit tests/js/demo-e2e.test.mjs)"
 timeout 300 node --test --test-force-exit tests/js/demo-e2e.test.mjs
 echo "screenshot: target/demo-e2e.png"
+
+banner "SharedSocket across pages in Chromium (timeout 300 node --test --test-force-exit tests/js/shared-worker.test.mjs)"
+timeout 300 node --test --test-force-exit tests/js/shared-worker.test.mjs
 
 # Conformance: Autobahn cases against the native client, unisock serve and the Chromium
 # client, compared with tests/autobahn/expected-*.json (fails on FAILED or any regression).
 banner "Autobahn TestSuite: native client, unisock serve, Chromium client"
 bash scripts/autobahn.sh
+
+# Benchmarks at smoke size (seconds each): they still build, run, and render a report. The
+# full run (bash scripts/bench.sh) is not part of the tests: it measures, it does not check.
+banner "benchmark smoke run (bash scripts/bench.sh --smoke)"
+bash scripts/bench.sh --smoke
 
 banner "all tests passed"

@@ -90,6 +90,9 @@ pub(crate) struct NativeConnection {
     protocol: String,
     /// The peer's close frame, once received: we still flush our reply before reporting it.
     peer_close: Option<CloseEvent>,
+    /// tungstenite's last read ended in `WouldBlock`: it holds no complete frame, so until the
+    /// socket is readable again another read can only fail the same way (see `poll_next`).
+    read_idle: bool,
 }
 
 async fn open(url: &WsUrl, options: &Options) -> Result<NativeConnection, Error> {
@@ -133,6 +136,7 @@ async fn open(url: &WsUrl, options: &Options) -> Result<NativeConnection, Error>
         ws,
         protocol,
         peer_close: None,
+        read_idle: false,
     })
 }
 
@@ -236,6 +240,28 @@ fn tls_config(options: &Options) -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(config)
 }
 
+impl NativeConnection {
+    /// Whether a read would surely find nothing, checked without reading. tungstenite zero-fills
+    /// its whole free read buffer (128 KiB by default) before every read, even one that ends
+    /// in `WouldBlock`; the driver polls for input after every write and in every round of its
+    /// loop, so most of those reads would find nothing, at several µs apiece.
+    ///
+    /// Only for plain TCP: a TLS layer may hold decrypted bytes while the socket is not
+    /// readable. Registers the waker for readability; also flushes what tungstenite queued on
+    /// its own (a pong, a close reply), which a read would otherwise have written.
+    fn poll_still_idle(&mut self, cx: &mut Context<'_>) -> bool {
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() else {
+            return false;
+        };
+        if tcp.poll_read_ready(cx).is_ready() {
+            return false;
+        }
+        // Nothing to write is the usual case, and costs no system call. An error here is left
+        // for the read to report.
+        !matches!(Pin::new(&mut self.ws).poll_flush(cx), Poll::Ready(Err(_)))
+    }
+}
+
 impl Connection for NativeConnection {
     fn protocol(&self) -> &str {
         &self.protocol
@@ -291,16 +317,22 @@ impl Connection for NativeConnection {
                     Poll::Ready(_) => Poll::Ready(Incoming::Closed(close)),
                 };
             }
+            if self.read_idle && self.poll_still_idle(cx) {
+                return Poll::Pending;
+            }
             let item = match Pin::new(&mut self.ws).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.read_idle = true;
+                    return Poll::Pending;
+                }
                 Poll::Ready(item) => item,
             };
+            self.read_idle = false;
             return Poll::Ready(match item {
+                // tungstenite has checked the UTF-8 already (invalid text fails the read with
+                // `Utf8`): one copy out of its buffer, no second pass over the text.
                 Some(Ok(tungstenite::Message::Text(text))) => {
-                    match String::from_utf8(Vec::from(tungstenite::Bytes::from(text))) {
-                        Ok(text) => Incoming::Message(Message::Text(text)),
-                        Err(_) => Incoming::Failed(Error::InvalidUtf8),
-                    }
+                    Incoming::Message(Message::Text(text.as_str().to_owned()))
                 }
                 Some(Ok(tungstenite::Message::Binary(bytes))) => {
                     Incoming::Message(Message::Binary(bytes.into()))

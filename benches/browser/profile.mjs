@@ -1,0 +1,160 @@
+// Where does a browser contender spend its time? A CPU profile of the benchmark page, taken
+// through the DevTools protocol with ONLY the Profiler domain enabled (the Network domain,
+// which makes Chromium report every WebSocket frame, stays off). Diagnostics, not a benchmark.
+//
+//   node --experimental-websocket benches/browser/profile.mjs [Socket|Rust|WebSocket] [size] [rtt|pipe] [PKG_DIR]
+//
+// PKG_DIR: a wasm-bindgen output with a name section, served at /pkg/ instead of pkg/ (the
+// shipped one has none after wasm-opt), e.g.
+//   wasm-bindgen --target web --out-dir /tmp/prof-pkg --out-name unisock \
+//       target/wasm32-unknown-unknown/release/unisock.wasm
+// APP_DIR=dir does the same for the Rust app (wasm-bindgen of target/bench-browser/cargo/…).
+// Prints the functions with the most self time. Needs what run.mjs needs, built.
+
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const [contender = "Socket", size = "16", mode = "pipe", pkgDir = join(ROOT, "pkg")] = process.argv.slice(2);
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+const children = [];
+const userDataDir = mkdtempSync(join(tmpdir(), "unisock-profile-chromium-"));
+const cleanup = () => {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  rmSync(userDataDir, { recursive: true, force: true });
+};
+process.on("exit", cleanup);
+setTimeout(() => {
+  console.error("profile: timed out after 120 s");
+  process.exit(1);
+}, 120_000).unref();
+
+function lineOf(child, pattern) {
+  return new Promise((resolvePromise, reject) => {
+    let text = "";
+    const onData = (chunk) => {
+      text += chunk;
+      const match = text.match(pattern);
+      if (match) resolvePromise(match);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.on("exit", () => reject(new Error(`${child.spawnfile} exited: ${text.slice(-2000)}`)));
+  });
+}
+
+const server = spawn(join(ROOT, "target/release/unisock"), ["serve", "--port", "0", "--root", "benches/browser", "--pkg", "pkg"], {
+  cwd: ROOT,
+  detached: true,
+  stdio: ["ignore", "pipe", "ignore"],
+});
+children.push(server);
+const [, port] = await lineOf(server, /127\.0\.0\.1:(\d+)/);
+
+let done;
+const finished = new Promise((r) => (done = r));
+const http = createServer((request, response) => {
+  const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
+  if (request.method === "POST") {
+    let body = "";
+    request.on("data", (c) => (body += c));
+    request.on("end", () => {
+      response.writeHead(204).end();
+      if (path === "/progress") console.error(JSON.parse(body).line);
+      if (path === "/results" || path === "/error") done(body);
+    });
+    return;
+  }
+  const appPrefix = "/target/bench-browser/app/";
+  const file = path.startsWith("/pkg/")
+    ? join(pkgDir, path.slice(5))
+    : path.startsWith(appPrefix) && process.env.APP_DIR
+      ? join(process.env.APP_DIR, path.slice(appPrefix.length))
+      : join(ROOT, path);
+  if (!existsSync(file)) return response.writeHead(404).end();
+  response.writeHead(200, {
+    "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+  });
+  response.end(readFileSync(file));
+});
+await new Promise((r) => http.listen(0, "127.0.0.1", r));
+
+const config = {
+  ws: `ws://127.0.0.1:${port}/echo`,
+  rounds: 3,
+  sizes: [Number(size)],
+  contenders: [contender],
+  modes: [mode],
+  rttWarmup: 200,
+  rttCount: 3000,
+  pipeCount: { [size]: 20000 },
+  pipeWindow: { [size]: Number(size) >= 65536 ? 8 : 64 },
+  maxMs: 3000,
+};
+const url = `http://127.0.0.1:${http.address().port}/benches/browser/index.html`;
+const chromium = spawn(
+  "/usr/bin/chromium",
+  ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--disable-extensions", "--remote-debugging-port=0", `--user-data-dir=${userDataDir}`, "about:blank"],
+  { detached: true, stdio: ["ignore", "pipe", "pipe"] },
+);
+children.push(chromium);
+const [, devtoolsPort] = await lineOf(chromium, /DevTools listening on ws:\/\/127\.0\.0\.1:(\d+)\//);
+const targets = await (await fetch(`http://127.0.0.1:${devtoolsPort}/json/list`)).json();
+const page = targets.find((t) => t.type === "page");
+const cdp = new WebSocket(page.webSocketDebuggerUrl);
+await new Promise((r) => (cdp.onopen = r));
+let nextId = 0;
+const pending = new Map();
+cdp.onmessage = (event) => {
+  const message = JSON.parse(event.data);
+  pending.get(message.id)?.(message);
+};
+const send = (method, params = {}) =>
+  new Promise((r) => {
+    const id = ++nextId;
+    pending.set(id, r);
+    cdp.send(JSON.stringify({ id, method, params }));
+  });
+
+// Profiler only: no Network.enable, so WebSocket frames are not reported to DevTools.
+await send("Profiler.enable");
+await send("Profiler.setSamplingInterval", { interval: 50 });
+await send("Page.navigate", {
+  url: `${url}?config=${encodeURIComponent(JSON.stringify(config))}`,
+});
+await new Promise((r) => setTimeout(r, 1500)); // let it load and warm up a little
+await send("Profiler.start");
+const results = await finished;
+const { result } = await send("Profiler.stop");
+console.error(results.slice(0, 2000));
+
+const { nodes, samples, timeDeltas } = result.profile;
+const byId = new Map(nodes.map((n) => [n.id, n]));
+const self = new Map();
+samples.forEach((id, i) => {
+  const frame = byId.get(id).callFrame;
+  const name = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").pop()}:${frame.lineNumber}`;
+  self.set(name, (self.get(name) ?? 0) + (timeDeltas[i] ?? 0));
+});
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+console.log(`self time, ${contender} ${mode} ${size} B (total ${(total / 1000).toFixed(0)} ms):`);
+for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 45)) {
+  console.log(`${((us / total) * 100).toFixed(1).padStart(5)} %  ${name.slice(0, 140)}`);
+}
+cdp.close();
+http.close();
+process.exit(0);
