@@ -9,6 +9,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/test_server.rs"]
+mod test_server;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +18,9 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use redis_server::RedisServer;
+use test_server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use unisock::server::{RedisConfig, Server, ServerConfig};
@@ -35,55 +36,25 @@ const QUIET: Duration = Duration::from_millis(400);
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// An in-process server on a free port of 127.0.0.1.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+/// A server on a free port of 127.0.0.1, on the backplane of `redis` if given.
+async fn start_server(redis: Option<&RedisServer>) -> TestServer {
+    TestServer::start(ServerConfig {
+        redis: redis.map(|redis| RedisConfig {
+            // Quick retries, so that the restart test does not wait long.
+            retry_min: Duration::from_millis(50),
+            retry_max: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+            ..RedisConfig::new(redis.url())
+        }),
+        ..ServerConfig::default()
+    })
+    .await
 }
 
 impl TestServer {
-    async fn start(redis: Option<&RedisServer>) -> Self {
-        let config = ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            redis: redis.map(|redis| RedisConfig {
-                // Quick retries, so that the restart test does not wait long.
-                retry_min: Duration::from_millis(50),
-                retry_max: Duration::from_millis(500),
-                timeout: Duration::from_secs(2),
-                ..RedisConfig::new(redis.url())
-            }),
-            ..ServerConfig::default()
-        };
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
-    }
-
     /// Panics if the server task has ended (crashed) while it should be serving.
     fn assert_running(&self) {
         assert!(!self.task.is_finished(), "server {} stopped", self.addr);
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().expect("not stopped yet").send(());
-        tokio::time::timeout(STEP, &mut self.task)
-            .await
-            .expect("server stops in time")
-            .expect("server task does not panic")
-            .expect("server run ok");
     }
 
     /// `GET /metrics`: the content type and the body.
@@ -128,12 +99,6 @@ impl TestServer {
     async fn wait_backplane_up(&self) {
         self.wait_metric("unisock_backplane_up", RECONNECT, |up| up == 1)
             .await;
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -229,7 +194,7 @@ async fn fan_out_exactly_once(notify_self: bool) {
     let redis = RedisServer::start();
     let mut servers = Vec::new();
     for _ in 0..3 {
-        servers.push(TestServer::start(Some(&redis)).await);
+        servers.push(start_server(Some(&redis)).await);
     }
     for server in &servers {
         server.wait_backplane_up().await;
@@ -295,7 +260,7 @@ async fn fan_out_exactly_once(notify_self: bool) {
         );
     }
     for server in servers {
-        server.shutdown().await;
+        server.shutdown().await.expect("server run ok");
     }
 }
 
@@ -314,10 +279,10 @@ async fn three_servers_every_client_gets_every_broadcast_once_with_notify_self()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_keeps_local_rooms_and_resumes_cross_server_delivery() {
     let mut redis = RedisServer::start();
-    let a = TestServer::start(Some(&redis)).await;
-    let b = TestServer::start(Some(&redis)).await;
+    let a = start_server(Some(&redis)).await;
+    let b = start_server(Some(&redis)).await;
     // C publishes nothing while Redis is down: its publisher finds out only afterwards.
-    let c = TestServer::start(Some(&redis)).await;
+    let c = start_server(Some(&redis)).await;
     for server in [&a, &b, &c] {
         server.wait_backplane_up().await;
     }
@@ -384,9 +349,9 @@ async fn redis_restart_keeps_local_rooms_and_resumes_cross_server_delivery() {
     for server in [&a, &b, &c] {
         server.assert_running();
     }
-    a.shutdown().await;
-    b.shutdown().await;
-    c.shutdown().await;
+    a.shutdown().await.expect("server run ok");
+    b.shutdown().await.expect("server run ok");
+    c.shutdown().await.expect("server run ok");
 }
 
 /// An acknowledged-session client (`unisock.v1`) in a room spanning servers gets the other
@@ -411,8 +376,8 @@ async fn session_clients_take_part_in_rooms_across_servers() {
     }
 
     let redis = RedisServer::start();
-    let a = TestServer::start(Some(&redis)).await;
-    let b = TestServer::start(Some(&redis)).await;
+    let a = start_server(Some(&redis)).await;
+    let b = start_server(Some(&redis)).await;
     a.wait_backplane_up().await;
     b.wait_backplane_up().await;
     let options = Options::default().session(SessionOptions::default());
@@ -432,8 +397,8 @@ async fn session_clients_take_part_in_rooms_across_servers() {
         unisock::Message::text("from the other server")
     );
     expect_nothing(&mut plain).await;
-    a.shutdown().await;
-    b.shutdown().await;
+    a.shutdown().await.expect("server run ok");
+    b.shutdown().await.expect("server run ok");
 }
 
 /// `/metrics` is valid Prometheus text: a `# HELP` and `# TYPE` for every sample, integer
@@ -441,7 +406,7 @@ async fn session_clients_take_part_in_rooms_across_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_prometheus_text() {
     let redis = RedisServer::start();
-    let server = TestServer::start(Some(&redis)).await;
+    let server = start_server(Some(&redis)).await;
     server.wait_backplane_up().await;
     let mut echo = connect(&server.url("/echo")).await;
     send_text(&mut echo, "one").await;
@@ -481,13 +446,13 @@ async fn metrics_are_prometheus_text() {
     server
         .wait_metric("unisock_rooms", STEP, |rooms| rooms == 0)
         .await;
-    server.shutdown().await;
+    server.shutdown().await.expect("server run ok");
 }
 
 /// Without `redis`, nothing about Redis: no backplane metrics, rooms work as before.
 #[tokio::test]
 async fn without_redis_there_is_no_backplane() {
-    let server = TestServer::start(None).await;
+    let server = start_server(None).await;
     let mut a = connect(&server.url("/rooms/local")).await;
     let mut b = connect(&server.url("/rooms/local")).await;
     send_text(&mut a, "hi").await;
@@ -496,7 +461,7 @@ async fn without_redis_there_is_no_backplane() {
     check_exposition_format(&body);
     assert!(!body.contains("backplane"), "{body}");
     assert_eq!(metric_value(&body, "unisock_messages_in_total"), Some(1));
-    server.shutdown().await;
+    server.shutdown().await.expect("server run ok");
 }
 
 /// A bad Redis URL is refused at bind, without showing its password; a password is never

@@ -5,6 +5,8 @@
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
 mod common;
+#[path = "support/test_server.rs"]
+mod test_server;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,59 +16,14 @@ use std::time::{Duration, Instant};
 use common::fault_proxy::{Cut, FaultProxy};
 use common::{next_event, STEP};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use test_server::TestServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use unisock::server::{Server, ServerConfig};
+use unisock::server::ServerConfig;
 use unisock::{
     Direction, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
 };
-
-/// `unisock serve` in this process on a free port (or `addr`).
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> Self {
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn with(config: ServerConfig) -> Self {
-        Self::start(ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..config
-        })
-        .await
-    }
-
-    /// Stops it the hard way (every session is lost, like a crash).
-    async fn kill(mut self) {
-        self.task.abort();
-        let _ = (&mut self.task).await;
-        self.stop.take();
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 fn fast_reconnect() -> Reconnect {
     Reconnect {
@@ -90,7 +47,7 @@ fn session_options() -> Options {
 }
 
 async fn proxied(config: ServerConfig) -> (TestServer, FaultProxy) {
-    let server = TestServer::with(config).await;
+    let server = TestServer::start(config).await;
     let proxy = FaultProxy::start(server.addr).await.unwrap();
     (server, proxy)
 }
@@ -283,7 +240,7 @@ async fn restarted_server_cannot_resume_and_the_app_gets_both_gaps() {
     tx.send(Message::text("c")).await.unwrap();
     tx.send(Message::text("d")).await.unwrap();
     server.kill().await;
-    let restarted = TestServer::with(ServerConfig::default()).await;
+    let restarted = TestServer::start(ServerConfig::default()).await;
     proxy.set_upstream(restarted.addr);
 
     expect_open(&mut rx, false).await;
@@ -431,7 +388,7 @@ async fn a_server_without_sessions_gives_plain_websocket_and_says_so() {
         sessions: false,
         ..ServerConfig::default()
     };
-    let server = TestServer::with(config).await;
+    let server = TestServer::start(config).await;
     let url = format!("ws://{}/echo", server.addr);
     let options = session_options().protocol("chat");
     let (mut tx, mut rx) = unisock::connect(&url, options).await.unwrap();
@@ -499,7 +456,7 @@ async fn forged_stale_and_hostile_input_get_explicit_answers() {
         session_grace: Duration::from_millis(100),
         ..ServerConfig::default()
     };
-    let server = TestServer::with(config).await;
+    let server = TestServer::start(config).await;
 
     // A forged token: a new session, status 2 (unknown), never someone else's session.
     let mut ws = raw_session_client(server.addr).await;
@@ -590,7 +547,7 @@ async fn a_forged_welcome_is_a_typed_error_not_a_panic() {
 #[ignore = "a measurement: run in release with --ignored --nocapture"]
 async fn overhead_of_sessions_on_a_pipelined_echo() {
     const COUNT: usize = 50_000;
-    let server = TestServer::with(ServerConfig::default()).await;
+    let server = TestServer::start(ServerConfig::default()).await;
     let url = format!("ws://{}/echo", server.addr);
     let payload = "x".repeat(64);
     let mut results = Vec::new();

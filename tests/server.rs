@@ -4,6 +4,9 @@
 //! Run with `cargo test --features server --test server`.
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
+#[path = "support/test_server.rs"]
+mod test_server;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,10 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use test_server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -23,61 +25,16 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use unisock::server::{Server, ServerConfig};
+use unisock::server::ServerConfig;
 
 /// Upper bound for any single wait: a failing test fails, it never hangs.
 const STEP: Duration = Duration::from_secs(10);
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A server running in this process on a free port of 127.0.0.1.
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
 impl TestServer {
-    async fn start(config: ServerConfig) -> Self {
-        let config = ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..config
-        };
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        assert!(addr.ip().is_loopback() && addr.port() != 0);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
     async fn default() -> Self {
         Self::start(ServerConfig::default()).await
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
-    }
-
-    /// Starts the graceful shutdown and waits (bounded) for `run` to return.
-    async fn shutdown(mut self) -> std::io::Result<()> {
-        let _ = self.stop.take().expect("not stopped yet").send(());
-        tokio::time::timeout(STEP, &mut self.task)
-            .await
-            .expect("server stops in time")
-            .expect("server task does not panic")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
