@@ -9,7 +9,7 @@ use futures::{Sink, Stream, StreamExt};
 
 use std::sync::Arc;
 
-use crate::session::{self, EventChannel, Handle, Shared};
+use crate::session::{self, EventChannel, EventQueue, Handle, Shared};
 use crate::transport::Backend;
 use crate::url::WsUrl;
 use crate::{Error, Event, Message, Options, ReadyState};
@@ -58,7 +58,7 @@ pub async fn connect(url: &str, options: Options) -> Result<(Sender, Receiver), 
     };
     let handle = session::spawn::<Backend>(url, options, outlet, false)?;
     let mut receiver = Receiver {
-        events: events_rx,
+        events: EventQueue::new(events_rx, handle.shared_arc()),
         first: None,
         shared: handle.shared_arc(),
     };
@@ -207,7 +207,7 @@ impl std::fmt::Debug for Sender {
 ///
 /// Reading from the network pauses while [`Options::receive_buffer`] events wait unread.
 pub struct Receiver {
-    events: mpsc::Receiver<Event>,
+    events: EventQueue,
     /// The `Open` event consumed by `connect`, handed out first.
     first: Option<Event>,
     shared: Arc<Shared>,

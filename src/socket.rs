@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use futures::channel::mpsc;
 
-use crate::session::{self, Gone, Handle, Outlet};
+use crate::session::{self, EventQueue, Gone, Handle, Outlet};
 use crate::transport::{Backend, MaybeSend, MaybeSync};
 use crate::url::WsUrl;
 use crate::{CloseEvent, Error, Event, Gap, Message, Options, ReadyState};
@@ -77,7 +77,7 @@ cfg_if::cfg_if! {
 #[derive(Clone)]
 pub struct Socket {
     handle: Handle,
-    queue: Arc<Mutex<mpsc::Receiver<Event>>>,
+    queue: Arc<Mutex<EventQueue>>,
 }
 
 /// Sets up a [`Socket`]'s options and callbacks, then connects.
@@ -173,10 +173,11 @@ impl SocketBuilder {
         };
         let outlet = |_: &_| -> Box<dyn Outlet> { Box::new(dispatcher) };
         let handle = session::spawn::<Backend>(url, self.options, outlet, true)?;
-        Ok(Socket {
-            handle,
-            queue: Arc::new(Mutex::new(queue_rx)),
-        })
+        let queue = EventQueue::new(queue_rx, handle.shared_arc());
+        // In the browser the queue holds `Shared` (a JS object, `!Send`); one thread there.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+        let queue = Arc::new(Mutex::new(queue));
+        Ok(Socket { handle, queue })
     }
 }
 
@@ -282,7 +283,7 @@ impl Socket {
         self.handle.shared().retry_count()
     }
 
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, mpsc::Receiver<Event>> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, EventQueue> {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -184,24 +184,34 @@ fn close_while_connecting_abandons_the_connect() {
     assert_eq!(socket.ready_state(), ReadyState::Closed);
 }
 
-#[test]
-fn dropping_the_socket_closes_the_connection() {
+/// A one-connection server that echoes text and reports the close code it received (`None`
+/// when the connection ended without a close frame) and whether a second connection came.
+fn close_reporting_server() -> (String, std::thread::JoinHandle<(Option<u16>, bool)>) {
+    use tokio_tungstenite::tungstenite;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(STEP)).unwrap();
-        let mut ws = tokio_tungstenite::tungstenite::accept(stream).unwrap();
-        loop {
+        let mut ws = tungstenite::accept(stream).unwrap();
+        let close = loop {
             match ws.read() {
-                Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
-                    return frame.map(|f| u16::from(f.code))
-                }
+                Ok(tungstenite::Message::Close(frame)) => break frame.map(|f| u16::from(f.code)),
+                Ok(message) if message.is_text() => ws.send(message).unwrap(),
                 Ok(_) => continue,
-                Err(_) => return None,
+                Err(_) => break None,
             }
-        }
+        };
+        listener.set_nonblocking(true).unwrap();
+        let another = listener.accept().is_ok();
+        (close, another)
     });
+    (url, server)
+}
+
+#[test]
+fn dropping_the_socket_closes_the_connection() {
+    let (url, server) = close_reporting_server();
     let (opened_tx, opened) = mpsc::channel();
     let socket = Socket::builder(&url)
         .on_open(move |_| opened_tx.send(()).unwrap())
@@ -209,7 +219,23 @@ fn dropping_the_socket_closes_the_connection() {
         .unwrap();
     opened.recv_timeout(STEP).unwrap();
     drop(socket);
-    assert_eq!(server.join().unwrap(), Some(1000));
+    assert_eq!(server.join().unwrap().0, Some(1000));
+}
+
+#[test]
+fn dropping_the_receiver_long_after_the_sender_closes_the_connection() {
+    // The connection task goes idle once the sender is gone; the receiver's drop alone must
+    // wake it (a channel's receiver going away wakes nobody by itself).
+    let (url, server) = close_reporting_server();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(async {
+        let (sender, receiver) = unisock::connect(&url, Options::default()).await.unwrap();
+        drop(sender);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        receiver
+    });
+    drop(receiver);
+    assert_eq!(server.join().unwrap().0, Some(1000));
 }
 
 #[test]
@@ -223,30 +249,7 @@ fn handles_are_send_and_sync() {
 
 #[test]
 fn clones_share_one_connection_that_outlives_its_creator_and_closes_with_the_last() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    // A server that echoes and reports how many connections it got and how the last closed.
-    let server = std::thread::spawn(move || {
-        listener.set_nonblocking(false).unwrap();
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(STEP)).unwrap();
-        let mut ws = tokio_tungstenite::tungstenite::accept(stream).unwrap();
-        let close = loop {
-            match ws.read() {
-                Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
-                    break frame.map(|f| u16::from(f.code))
-                }
-                Ok(message) if message.is_text() => ws.send(message).unwrap(),
-                Ok(_) => continue,
-                Err(_) => break None,
-            }
-        };
-        // A second connection would mean the clones did not share the first.
-        listener.set_nonblocking(true).unwrap();
-        let another = listener.accept().is_ok();
-        (close, another)
-    });
-
+    let (url, server) = close_reporting_server();
     // Created on a thread that ends at once: the connection lives on.
     let socket = std::thread::spawn(move || Socket::connect(&url, Options::default()).unwrap())
         .join()

@@ -21,7 +21,7 @@ use std::task::Poll;
 use futures::channel::mpsc;
 use futures::future::{self, Either};
 
-pub(crate) use outlet::{EventChannel, Gone, Outlet};
+pub(crate) use outlet::{EventChannel, EventQueue, Gone, Outlet};
 pub(crate) use shared::{Handle, Shared};
 
 use backoff::Backoff;

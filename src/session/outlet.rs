@@ -54,6 +54,41 @@ impl Outlet for EventChannel {
     }
 }
 
+/// The receiving end of an event channel, as held by a `Receiver` or a `Socket`. Dropping it
+/// wakes the driver: a channel's receiver going away wakes only senders parked on a full
+/// channel, so without this a connection whose handles were all dropped could stay open.
+pub(crate) struct EventQueue {
+    events: mpsc::Receiver<Event>,
+    shared: Arc<Shared>,
+}
+
+impl EventQueue {
+    pub(crate) fn new(events: mpsc::Receiver<Event>, shared: Arc<Shared>) -> Self {
+        EventQueue { events, shared }
+    }
+}
+
+impl std::ops::Deref for EventQueue {
+    type Target = mpsc::Receiver<Event>;
+    fn deref(&self) -> &Self::Target {
+        &self.events
+    }
+}
+
+impl std::ops::DerefMut for EventQueue {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.events
+    }
+}
+
+impl Drop for EventQueue {
+    fn drop(&mut self) {
+        // Closed first, so that the woken driver sees `Gone`.
+        self.events.close();
+        self.shared.wake_driver();
+    }
+}
+
 /// Waits for room in the outlet, then delivers (or drops the event if nobody listens).
 pub(crate) async fn deliver(outlet: &mut dyn Outlet, event: Event) {
     if std::future::poll_fn(|cx| outlet.poll_ready(cx))

@@ -202,7 +202,7 @@ impl Shared {
         }
     }
 
-    fn wake_driver(&self) {
+    pub(crate) fn wake_driver(&self) {
         if let Some(waker) = lock(&self.driver_waker).take() {
             waker.wake();
         }
