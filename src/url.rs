@@ -105,21 +105,18 @@ pub fn redact_url(url: &str) -> String {
             return redact_parsed(&parsed);
         }
     }
-    // Not a URL we understand: cut at '?' / '#', then drop anything up to an '@' in what is
-    // left of the authority. URL parsers are lenient about the slashes after the scheme
-    // (`https:/user:pw@host`, `wss:\\host` and `http:host` all have an authority), so the
-    // scheme is `letters:` followed by any slashes or backslashes.
+    // Not a URL we understand, so we cannot tell where its authority ends: cut at '?' / '#',
+    // keep a leading `scheme:` with its slashes (parsers are lenient about them: `https:/u@h`,
+    // `wss:\\h` and `http:h` all have an authority), and drop everything up to the LAST '@'.
+    // That can eat part of a path, but never leaves a password behind (`redis//:pw@h`).
     let cut = url.find(['?', '#']).map_or(url, |end| &url[..end]);
     let scheme_len = scheme_prefix_len(cut);
     let (scheme, rest) = cut.split_at(scheme_len);
-    let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rfind('@') {
+    let rest = match rest.rfind('@') {
         Some(at) => &rest[at + 1..],
         None => rest,
     };
     let redacted = format!("{scheme}{rest}");
-    // What is left may now read as a URL with userinfo of its own (`https:a@//b@c` leaves
-    // `https://b@c`): redact that one properly.
     match url::Url::parse(redacted.trim()) {
         Ok(parsed) if parsed.has_host() => redact_parsed(&parsed),
         _ => redacted,
@@ -191,10 +188,12 @@ mod tests {
         assert_eq!(url.as_str(), "ws://u:p@host:1/path?token=secret");
         assert_eq!(redact_url("ws://u:p@ho st/x?y"), "ws://ho st/x");
         assert_eq!(redact_url("garbage?secret"), "garbage");
-        assert_eq!(redact_url("a@b/c@d?e"), "b/c@d");
+        assert_eq!(redact_url("a@b/c@d?e"), "d");
+        assert_eq!(redact_url("redis//:pw@host"), "host");
+        assert_eq!(redact_url("ws://u:pw@[h/x@y:z"), "ws://y:z");
         // Unparsable, with a lenient number of slashes after the scheme (found by fuzzing).
         assert_eq!(redact_url("https:/u:p]@h$\0?b"), "https://h$/");
-        assert_eq!(redact_url("wss:\\\\u:p@h\0/x@y"), "wss:\\\\h\0/x@y");
+        assert_eq!(redact_url("wss:\\\\u:p@h\0/x@y"), "wss://y/");
         assert_eq!(redact_url("http:u:p@[::1/"), "http:[::1/");
         assert_eq!(redact_url("user:pass@[::1/"), "[::1/");
         assert_eq!(redact_url("https:a@//b@c@d"), "https://d/");
