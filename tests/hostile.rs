@@ -8,24 +8,27 @@
 //!   frame, a frame header claiming 2^63 - 1 (and 2^63) bytes, a ping over 125 bytes.
 //! - `unisock serve` against slow-loris clients (cut after the header-read timeout while
 //!   other clients keep working), 1 000 connections opened and dropped abruptly (no task left
-//!   behind: [`ServerStats`] returns to its baseline), and clients sending oversized messages
+//!   behind: `ServerStats` returns to its baseline), and clients sending oversized messages
 //!   (closed with 1009).
 //!
 //! Run with `cargo test --features server --test hostile`.
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
 mod common;
+#[path = "support/test_server.rs"]
+mod test_server;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{next_event, STEP};
 use futures::SinkExt;
+use test_server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use unisock::server::{Server, ServerConfig, ServerStats};
+use unisock::server::ServerConfig;
 use unisock::{Error, Event, Message, Options};
 
 // ---------------------------------------------------------------------------------------------
@@ -320,75 +323,13 @@ async fn ping_over_125_bytes() {
 // ---------------------------------------------------------------------------------------------
 // `unisock serve` against hostile clients.
 
-/// `unisock serve` in this process on a free port.
-struct TestServer {
-    addr: SocketAddr,
-    stats: ServerStats,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(config: ServerConfig) -> TestServer {
-        let config = ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            root: "/nonexistent-unisock-test-root".into(),
-            ..config
-        };
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let stats = server.stats();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stats,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.addr)
-    }
-
-    /// Waits (bounded) until the server holds exactly `http` HTTP and `ws` WebSocket
-    /// connections.
-    async fn settles_at(&self, http: usize, ws: usize, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let now = (
-                self.stats.http_connections(),
-                self.stats.websocket_connections(),
-            );
-            if now == (http, ws) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server still holds {now:?} (HTTP, WebSocket) connections; expected {:?}",
-                (http, ws)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(STEP, &mut self.task)
-            .await
-            .expect("the server stops in time")
-            .expect("no panic")
-            .expect("no error");
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// `unisock serve` in this process on a free port, with no static files.
+async fn start_server(config: ServerConfig) -> TestServer {
+    TestServer::start(ServerConfig {
+        root: "/nonexistent-unisock-test-root".into(),
+        ..config
+    })
+    .await
 }
 
 /// A unisock client of the server's echo endpoint, checked with one round trip.
@@ -447,7 +388,7 @@ async fn slow_loris(addr: SocketAddr, request: Vec<u8>, pace: Duration) -> Durat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_handshakes_are_cut_after_the_header_read_timeout() {
     const TIMEOUT: Duration = Duration::from_secs(1);
-    let server = TestServer::start(ServerConfig {
+    let server = start_server(ServerConfig {
         header_read_timeout: TIMEOUT,
         ..ServerConfig::default()
     })
@@ -492,7 +433,7 @@ async fn slow_loris_handshakes_are_cut_after_the_header_read_timeout() {
         );
     }
     server.settles_at(0, 2, STEP).await;
-    server.shutdown().await;
+    server.shutdown().await.expect("no error");
 }
 
 /// Opens a connection and drops it abruptly (with a reset), at one of four stages.
@@ -524,7 +465,7 @@ async fn abrupt(addr: SocketAddr, stage: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_connections_dropped_abruptly_leave_no_task_behind() {
     // A long header timeout: what frees the connections here must be their end, not a timer.
-    let server = TestServer::start(ServerConfig {
+    let server = start_server(ServerConfig {
         header_read_timeout: Duration::from_secs(60),
         ..ServerConfig::default()
     })
@@ -554,7 +495,7 @@ async fn a_thousand_connections_dropped_abruptly_leave_no_task_behind() {
         Event::Message(Message::text("still here"))
     );
     let (_tx2, _rx2) = echo_client(&server).await;
-    server.shutdown().await;
+    server.shutdown().await.expect("no error");
 }
 
 /// A raw WebSocket connection to the server, upgraded by hand.
@@ -620,7 +561,7 @@ async fn server_close(stream: &mut TcpStream) -> (u16, String) {
 #[tokio::test]
 async fn oversized_messages_are_closed_with_1009() {
     const MAX: usize = 1024;
-    let server = TestServer::start(ServerConfig {
+    let server = start_server(ServerConfig {
         max_message_size: MAX,
         ..ServerConfig::default()
     })
@@ -682,5 +623,5 @@ async fn oversized_messages_are_closed_with_1009() {
     );
     drop(raw);
     server.settles_at(0, 1, STEP).await;
-    server.shutdown().await;
+    server.shutdown().await.expect("no error");
 }

@@ -25,6 +25,11 @@ export type SharedSocketMessageEvent = SharedSocketEvent<SocketMessageEvent>;
 export type SharedSocketErrorEvent = SharedSocketEvent<SocketErrorEvent>;
 export type SharedSocketCloseEvent = SharedSocketEvent<SocketCloseEvent>;
 export type SharedSocketReconnectingEvent = SharedSocketEvent<SocketReconnectingEvent>;
+/** `session`: after each `open` of the shared connection, and right after `open` for a page
+ * that joins a running one (then `resumed` is the connection's last report). */
+export type SharedSocketSessionEvent = SharedSocketEvent<SocketSessionEvent>;
+/** `gap`: as for `Socket`; an outgoing gap lists the lost messages of every page. */
+export type SharedSocketGapEvent = SharedSocketEvent<SocketGapEvent>;
 
 /** The events a `SharedSocket` fires, by type. */
 export interface SharedSocketEventMap {
@@ -33,6 +38,8 @@ export interface SharedSocketEventMap {
   error: SharedSocketErrorEvent;
   close: SharedSocketCloseEvent;
   reconnecting: SharedSocketReconnectingEvent;
+  session: SharedSocketSessionEvent;
+  gap: SharedSocketGapEvent;
 }
 
 /** A listener of `SharedSocket` events. */
@@ -97,6 +104,8 @@ export class SharedSocket extends EventTarget {
   onerror: ((this: SharedSocket, event: SharedSocketErrorEvent) => unknown) | null;
   onclose: ((this: SharedSocket, event: SharedSocketCloseEvent) => unknown) | null;
   onreconnecting: ((this: SharedSocket, event: SharedSocketReconnectingEvent) => unknown) | null;
+  onsession: ((this: SharedSocket, event: SharedSocketSessionEvent) => unknown) | null;
+  ongap: ((this: SharedSocket, event: SharedSocketGapEvent) => unknown) | null;
   addEventListener<K extends keyof SharedSocketEventMap>(
     type: K,
     listener: SharedSocketEventListener<SharedSocketEventMap[K]> | null,

@@ -28,7 +28,7 @@ const CLOSED = 3;
 
 const PREFIX = "unisock SharedSocket";
 const DEFAULT_MAX_MESSAGE_SIZE = 64 << 20;
-const EVENT_TYPES = ["open", "message", "error", "close", "reconnecting"];
+const EVENT_TYPES = ["open", "message", "error", "close", "reconnecting", "session", "gap"];
 
 /** The page's channels to workers, by kind and worker URL. */
 const channels = new Map();
@@ -205,7 +205,11 @@ export class SharedSocket extends EventTarget {
         this.#url = message.url || this.#url;
         this.#retryCount = message.retryCount;
         this.#buffered = message.buffered;
-        if (message.readyState === OPEN) this.#opened(message.protocol);
+        if (message.readyState === OPEN) {
+          this.#opened(message.protocol);
+          // Joining a running connection: its current mode, as a `session` event after `open`.
+          if (message.session) this.#dispatchSession(message.session);
+        }
         break;
       case "open":
         this.#retryCount = message.retryCount;
@@ -229,6 +233,14 @@ export class SharedSocket extends EventTarget {
         }));
         break;
       }
+      case "session":
+        this.#dispatchSession(message);
+        break;
+      case "gap":
+        this.dispatchEvent(withFields(new Event("gap"), {
+          direction: message.direction, first: message.first, last: message.last, reason: message.reason, messages: message.messages,
+        }));
+        break;
       case "state":
         this.#acked = message.acked;
         this.#buffered = message.buffered;
@@ -245,6 +257,10 @@ export class SharedSocket extends EventTarget {
     this.#readyState = OPEN;
     this.#protocol = protocol ?? "";
     this.dispatchEvent(new Event("open"));
+  }
+
+  #dispatchSession({ acknowledged, resumed }) {
+    this.dispatchEvent(withFields(new Event("session"), { acknowledged, resumed }));
   }
 
   #dispatchError(error) {

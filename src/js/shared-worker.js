@@ -4,15 +4,16 @@
 //
 // - Pages that open the same URL with the same options (the `key` the page computes) share
 //   one `Socket`; other URLs get their own, in this same worker.
-// - Everything the connection reports (open, message, error, reconnecting, close) goes to
-//   every attached socket; reconnects happen once, here.
+// - Everything the connection reports (open, message, error, reconnecting, session, gap,
+//   close) goes to every attached socket; reconnects happen once, here. A page that attaches
+//   later hears the current session mode with `attached`.
 // - A page's `close()` detaches that socket; the last one to leave closes the connection with
 //   its code and reason. A page that goes away without a word is noticed through its Web Lock
 //   (granted to us exactly when the page is gone) or, without Web Locks, by unanswered pings.
 //
 // Messages from a page: hello {lock}, attach {id, url, options, key}, send {id, data, n},
 // close {id, code, reason}, detach, pong. To a page: attached, open, message, error,
-// reconnecting, state, close (each with the socket's id), ping, fatal.
+// reconnecting, session, gap, state, close (each with the socket's id), ping, fatal.
 
 import init, { Socket } from "./unisock.js";
 
@@ -153,18 +154,27 @@ function attach(client, { id, url, options, key }) {
     protocol: socket.protocol,
     retryCount: socket.retryCount,
     buffered: socket.bufferedAmount,
+    session: conn.session,
   });
 }
 
 function connect(key, url, options) {
   const socket = new Socket(url, options);
-  const conn = { key, socket, subs: new Set(), closing: false, last: null, lastBuffered: 0, stateTimer: null };
+  const conn = { key, socket, subs: new Set(), closing: false, last: null, lastBuffered: 0, stateTimer: null, session: null };
   connections.set(key, conn);
   socket.onopen = () => broadcast(conn, { t: "open", protocol: socket.protocol, retryCount: socket.retryCount });
   socket.onmessage = (event) => broadcast(conn, { t: "message", data: event.data });
   socket.onerror = (event) => broadcast(conn, { t: "error", error: serializeError(event.error) });
   socket.onreconnecting = (event) => broadcast(conn, {
     t: "reconnecting", attempt: event.attempt, delay: event.delay, code: event.code, reason: event.reason, wasClean: event.wasClean,
+  });
+  socket.onsession = (event) => {
+    conn.session = { acknowledged: event.acknowledged, resumed: event.resumed };
+    broadcast(conn, { t: "session", ...conn.session });
+  };
+  // An outgoing gap lists messages of every page: each page hears it (it cannot tell whose).
+  socket.ongap = (event) => broadcast(conn, {
+    t: "gap", direction: event.direction, first: event.first, last: event.last, reason: event.reason, messages: event.messages,
   });
   socket.onclose = (event) => {
     if (connections.get(key) === conn) connections.delete(key);

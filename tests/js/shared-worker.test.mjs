@@ -15,7 +15,7 @@ import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, until } from "./support.mjs";
+import { ROOT, clientId, startServer as startUnisockServe, until } from "./support.mjs";
 
 const { chromium } = createRequire(join(ROOT, "tools", "node", "package.json"))("playwright-core");
 const { WebSocketServer } = createRequire(join(ROOT, "tests", "peers", "package.json"))("ws");
@@ -159,7 +159,7 @@ function openSocket(page, name, url, options, waitOpen = true) {
     window.sockets[name] = socket;
     const log = (window.logs[name] = []);
     const plain = (data) => (typeof data === "string" ? data : { bytes: [...new Uint8Array(data)] });
-    for (const type of ["open", "message", "error", "close", "reconnecting"]) {
+    for (const type of ["open", "message", "error", "close", "reconnecting", "session", "gap"]) {
       socket.addEventListener(type, function (event) {
         const entry = { type, target: event.target === socket && this === socket };
         if (type === "message") Object.assign(entry, { data: plain(event.data), origin: event.origin, isMessageEvent: event instanceof MessageEvent });
@@ -171,6 +171,8 @@ function openSocket(page, name, url, options, waitOpen = true) {
           });
         }
         if (type === "reconnecting") Object.assign(entry, { attempt: event.attempt, delay: event.delay, code: event.code, reason: event.reason, wasClean: event.wasClean });
+        if (type === "session") Object.assign(entry, { acknowledged: event.acknowledged, resumed: event.resumed });
+        if (type === "gap") Object.assign(entry, { direction: event.direction, first: event.first, last: event.last, reason: event.reason, messages: event.messages.map(plain) });
         log.push(entry);
       });
     }
@@ -426,6 +428,63 @@ describe("SharedSocket in a SharedWorker", () => {
     assert.deepEqual(lost.map((e) => [e.type, e.kind ?? e.code]), [["error", "Runtime"], ["close", 1006]]);
     assert.deepEqual(server.opened(one), 2);
     await context.close();
+  });
+});
+
+describe("SharedSocket with acknowledged sessions (unisock serve)", () => {
+  it("tells every page the session mode, resumes once for all, and forwards gaps", { timeout: 90_000 }, async () => {
+    let unisock = await startUnisockServe();
+    const context = await browser.newContext();
+    try {
+      const id = clientId("shared");
+      const url = `${unisock.ws}/echo?client_id=${id}`;
+      const options = { session: true, reconnect: { minDelay: 20, maxDelay: 200 }, heartbeat: { interval: 200, timeout: 200 } };
+      const sessionsOf = (log) => log.filter((e) => e.type === "session").map((e) => [e.acknowledged, e.resumed]);
+      const a = await newPage(context, "page A");
+      await openSocket(a.page, "s", url, options);
+      await untilLogged(a.page, "s", "the session event", (e) => e.type === "session");
+      // B joins the running connection: it hears the current mode right after its open.
+      const b = await newPage(context, "page B");
+      await openSocket(b.page, "s", url, options);
+      const joined = await untilLogged(b.page, "s", "the session event", (e) => e.type === "session");
+      assert.deepEqual(joined.map((e) => e.type), ["open", "session"]);
+      assert.deepEqual(sessionsOf(await logOf(a.page, "s")), [[true, false]]);
+      assert.deepEqual(sessionsOf(joined), [[true, false]]);
+
+      // The server drops the connection: one resume, reported to both pages, nothing lost.
+      await a.page.evaluate(() => window.sockets.s.send("before the drop"));
+      await untilLogged(b.page, "s", "the first echo", (e) => e.type === "message");
+      const dropped = await fetch(`${unisock.http}/drop?client_id=${id}`, { method: "POST" });
+      assert.equal(dropped.status, 204);
+      await b.page.evaluate(() => window.sockets.s.send("after the drop"));
+      for (const { page } of [a, b]) {
+        const log = await untilLogged(page, "s", "the resume", (e) => e.type === "session" && e.resumed);
+        assert.deepEqual(sessionsOf(log), [[true, false], [true, true]]);
+        const echoes = await until(WAIT, "both echoes", async () => {
+          const messages = messagesOf(await logOf(page, "s"));
+          return messages.length >= 2 ? messages : null;
+        });
+        assert.deepEqual(echoes, ["before the drop", "after the drop"]);
+      }
+
+      // A restarted server has lost the session: each page gets the gap and a fresh session.
+      const port = unisock.port;
+      await unisock.stop();
+      unisock = await startUnisockServe({ port });
+      for (const { page } of [a, b]) {
+        const log = await until(WAIT, "the gap and a new session", async () => {
+          const log = await logOf(page, "s");
+          return sessionsOf(log).length === 3 && log.some((e) => e.type === "gap") ? log : null;
+        });
+        const gaps = log.filter((e) => e.type === "gap");
+        assert.ok(gaps.every((gap) => gap.reason === "sessionUnknown" && gap.target), JSON.stringify(gaps));
+        assert.deepEqual(sessionsOf(log)[2], [true, false]);
+      }
+      assert.deepEqual([...a.problems, ...b.problems], []);
+    } finally {
+      await context.close();
+      await unisock.stop();
+    }
   });
 });
 

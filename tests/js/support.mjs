@@ -31,17 +31,17 @@ export async function until(ms, what, condition) {
 }
 
 /**
- * Starts `unisock serve --port 0` and resolves once it prints its listening line:
- * `{ http, ws, port, logs(), stop() }`.
+ * Starts `unisock serve` (on `port`, default a free one) and resolves once it prints its
+ * listening line: `{ http, ws, port, logs(), stop() }`.
  */
-export async function startServer() {
+export async function startServer({ port = 0 } = {}) {
   const bin = process.env.UNISOCK_BIN ?? join(ROOT, "target", "release", "unisock");
   if (!existsSync(bin)) {
     throw new Error(`${bin} not found: cargo build --release --features server --bin unisock`);
   }
   const child = spawn(
     bin,
-    ["serve", "--port", "0", "--bind", "127.0.0.1", "--root", join(ROOT, "www"), "--pkg", join(ROOT, "pkg")],
+    ["serve", "--port", String(port), "--bind", "127.0.0.1", "--root", join(ROOT, "www"), "--pkg", join(ROOT, "pkg")],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } },
   );
   let stdout = "";

@@ -182,6 +182,15 @@ export async function shared(): Promise<void> {
   socket.onerror = (event) => console.log(event.error.kind, event.message);
   socket.onclose = (event: SharedSocketCloseEvent) => console.log(event.code, event.reason, event.wasClean, event.unsent);
   socket.addEventListener("reconnecting", (event) => console.log(event.attempt, event.delay, event.code));
+  socket.onsession = (event) => {
+    const acknowledged: boolean = event.acknowledged;
+    const target: SharedSocket = event.target;
+    console.log(acknowledged, event.resumed, target.url);
+  };
+  socket.addEventListener("gap", (event) => {
+    const lost: SocketData[] = event.messages;
+    console.log(event.direction, event.first, event.last, event.reason, lost);
+  });
   socket.addEventListener("message", { handleEvent: (event) => console.log(event.data) }, { once: true });
   const asTarget: EventTarget = socket;
   void asTarget;

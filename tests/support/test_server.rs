@@ -5,11 +5,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use unisock::server::{Server, ServerConfig};
+use unisock::server::{Server, ServerConfig, ServerStats};
 
 /// Upper bound for the graceful shutdown.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -17,6 +17,8 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Live counters of the server's connections and tasks.
+    pub stats: ServerStats,
     stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<std::io::Result<()>>,
 }
@@ -31,12 +33,14 @@ impl TestServer {
         let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr();
         assert!(addr.ip().is_loopback() && addr.port() != 0);
+        let stats = server.stats();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            stats,
             stop: Some(stop),
             task,
         }
@@ -45,6 +49,27 @@ impl TestServer {
     /// `ws://` URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Waits (bounded by `within`) until the server holds exactly `http` HTTP and `ws`
+    /// WebSocket connections.
+    pub async fn settles_at(&self, http: usize, ws: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let now = (
+                self.stats.http_connections(),
+                self.stats.websocket_connections(),
+            );
+            if now == (http, ws) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server still holds {now:?} (HTTP, WebSocket) connections; expected {:?}",
+                (http, ws)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Starts the graceful shutdown and waits (bounded) for `run` to return.
