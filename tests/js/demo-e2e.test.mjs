@@ -7,13 +7,11 @@
 
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, startServer } from "./support.mjs";
+import { ROOT, launchChromium, startServer } from "./support.mjs";
 
-const { chromium } = createRequire(join(ROOT, "tools", "node", "package.json"))("playwright-core");
 
 const SCREENSHOT = join(ROOT, "target", "demo-e2e.png");
 const WAIT = 20_000; // ms, for anything the page does
@@ -23,15 +21,7 @@ let browser;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    timeout: 60_000,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -15,9 +15,8 @@ import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, clientId, startServer as startUnisockServe, until } from "./support.mjs";
+import { ROOT, clientId, launchChromium, startServer as startUnisockServe, until } from "./support.mjs";
 
-const { chromium } = createRequire(join(ROOT, "tools", "node", "package.json"))("playwright-core");
 const { WebSocketServer } = createRequire(join(ROOT, "tests", "peers", "package.json"))("ws");
 
 const WAIT = 10_000; // ms, for anything the pages or the server do
@@ -102,15 +101,7 @@ async function startServer() {
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    timeout: 60_000,
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

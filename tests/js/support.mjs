@@ -5,6 +5,7 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -85,4 +86,18 @@ export async function startServer({ port = 0 } = {}) {
 /** A client id the server accepts ([A-Za-z0-9_.-], 1-64 characters). */
 export function clientId(prefix) {
   return `${prefix}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Headless Chromium through playwright-core (tools/node): /usr/bin/chromium, or CHROMIUM. */
+export function launchChromium() {
+  const { chromium } = createRequire(join(ROOT, "tools", "node", "package.json"))("playwright-core");
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    timeout: 60_000,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    ],
+  });
 }
