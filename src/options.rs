@@ -456,8 +456,9 @@ pub struct AppPing {
 /// kept and sent again after a reconnect; duplicates are dropped, so each message is
 /// delivered exactly once and in order, per direction, as long as the server still holds the
 /// session (its grace period and buffer bounds). When it cannot resume, the application gets
-/// an [`Event::Gap`](crate::Event::Gap), never a silent loss. A server that does not select
-/// `unisock.v1` gives plain WebSocket behaviour. Either way an
+/// an [`Event::Gap`](crate::Event::Gap), never a silent loss. A server that selects another
+/// of the offered subprotocols instead of `unisock.v1` gives plain WebSocket behaviour (one that
+/// selects none fails the handshake, on every target, as Chromium requires). Either way an
 /// [`Event::Session`](crate::Event::Session) right after each [`Event::Open`](crate::Event::Open)
 /// says which mode is active.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -115,6 +115,18 @@ async fn subprotocol_is_negotiated() {
 }
 
 #[wasm_bindgen_test]
+async fn a_server_that_selects_none_of_the_offered_subprotocols_is_refused() {
+    // Browsers fail such a handshake (WHATWG WebSockets), and so does unisock natively
+    // (tests/interop.rs): the same on every target.
+    let options = Options::default().protocol("nope").without_reconnect();
+    let result = within("connect", unisock::connect(&echo_url("/echo"), options)).await;
+    assert!(
+        matches!(result, Err(Error::ConnectFailed { .. })),
+        "{result:?}"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn bad_urls_are_typed_errors() {
     assert!(matches!(
         unisock::connect("not a url", Options::default()).await,

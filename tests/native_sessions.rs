@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unisock::server::ServerConfig;
 use unisock::{
-    Direction, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
+    Direction, Error, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
 };
 
 fn fast_reconnect() -> Reconnect {
@@ -379,6 +379,26 @@ async fn room_broadcasts_while_away_are_replayed_and_overflow_is_a_gap() {
             next_interesting(&mut away).await,
             Event::Message(Message::text(format!("b{i}")))
         );
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_selects_no_subprotocol_is_refused_as_in_the_browser() {
+    // Only `unisock.v1` offered and the server selects nothing: browsers fail the handshake,
+    // so unisock does on every target. (With an application subprotocol the server knows,
+    // plain mode follows: the next test.)
+    let config = ServerConfig {
+        sessions: false,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let url = format!("ws://{}/echo", server.addr);
+    let options = session_options().without_reconnect();
+    match unisock::connect(&url, options).await {
+        Err(Error::Handshake { reason, .. }) => {
+            assert!(reason.to_lowercase().contains("subprotocol"), "{reason}")
+        }
+        other => panic!("expected a Handshake error, got {other:?}"),
     }
 }
 

@@ -36,6 +36,14 @@ impl Transport for Browser {
             let mut connection = BrowserConnection::open(&url, &options)?;
             std::future::poll_fn(|cx| connection.poll_open(cx)).await?;
             connection.protocol = connection.ws.protocol();
+            // Subprotocols offered and none selected: Chromium fails the handshake (WHATWG
+            // WebSockets), Firefox opens anyway. Fail everywhere, as unisock does natively;
+            // dropping the connection closes it.
+            if !options.protocols.is_empty() && connection.protocol.is_empty() {
+                return Err(Error::ConnectFailed {
+                    url: url.redacted().to_owned(),
+                });
+            }
             Ok(connection)
         }
     }
