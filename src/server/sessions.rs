@@ -19,13 +19,13 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::rooms::{Membership, Rooms};
 use super::shutdown::{Phase, PhaseWatch};
 use super::upgrade::Socket;
 use crate::session::ack::{AckState, Frame, Limits, Received, Status, Violation};
-use crate::Message;
+use crate::{Bytes, Message, Utf8Bytes};
 
 /// How long a client has to send its Hello after the upgrade.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -289,23 +289,19 @@ impl ServerSession {
     }
 }
 
+// Both directions share the payload's buffer with tungstenite: no copy.
 fn from_ws(message: WsMessage) -> Message {
     match message {
-        WsMessage::Text(text) => match String::from_utf8(Vec::from(tungstenite::Bytes::from(text)))
-        {
-            Ok(text) => Message::Text(text),
-            // Not possible: tungstenite checked the UTF-8.
-            Err(e) => Message::Binary(e.into_bytes()),
-        },
-        WsMessage::Binary(bytes) => Message::Binary(bytes.into()),
-        _ => Message::Binary(Vec::new()),
+        WsMessage::Text(text) => Message::Text(Utf8Bytes::from_tungstenite(text)),
+        WsMessage::Binary(bytes) => Message::Binary(bytes),
+        _ => Message::Binary(Bytes::new()),
     }
 }
 
 fn to_ws(message: Message) -> WsMessage {
     match message {
-        Message::Text(text) => WsMessage::Text(text.into()),
-        Message::Binary(bytes) => WsMessage::Binary(bytes.into()),
+        Message::Text(text) => WsMessage::Text(text.into_tungstenite()),
+        Message::Binary(bytes) => WsMessage::Binary(bytes),
     }
 }
 
