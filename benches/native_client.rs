@@ -1340,12 +1340,10 @@ mod native {
         if with_sessions {
             notes.push(Json::str(
                 "The session pair measures sessions end to end, client and unisock serve \
-                 together, not the client alone: unisock serve answers a burst of session frames \
-                 with one write and one flush (src/server/sessions.rs), while its plain /echo \
-                 sends and flushes every message on its own. That server-side batching, not the \
-                 session protocol, is why sessions on/off throughput can exceed 1.0 for small \
-                 messages. Both sides of the pair use the same server, runtime and client \
-                 options otherwise; the only difference is Options::session.",
+                 together: unisock serve batches its writes the same way with and without \
+                 sessions (one writer, up to 64 messages per flush, src/server/batch.rs), and \
+                 both sides of the pair use the same server, runtime and client options; the \
+                 only difference is Options::session.",
             ));
         }
         if !missed.is_empty() {

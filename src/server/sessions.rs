@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::batch::{self, BatchWriter};
 use super::rooms::{Membership, Rooms};
 use super::shutdown::{Phase, PhaseWatch};
 use super::upgrade::Socket;
@@ -32,8 +33,6 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A standalone ack goes out after this many unacknowledged messages, or after [`ACK_DELAY`].
 const ACK_EVERY: u64 = 64;
 const ACK_DELAY: Duration = Duration::from_millis(20);
-/// Most frames read in one go before the answers are written.
-const BURST: usize = 64;
 /// Expired tokens remembered, to tell "expired" from "unknown".
 const TOMBSTONES: usize = 10_000;
 
@@ -434,6 +433,7 @@ async fn run(
     let mut ack_deadline: Option<Instant> = None;
     // A ping from the client is answered with an ack on the next round.
     let mut ping_answer = false;
+    let mut writer = BatchWriter::default();
     loop {
         // Everything the replay buffer holds beyond what this connection wrote.
         let (frames, evicted) = {
@@ -458,15 +458,13 @@ async fn run(
             }
             (frames, state.evicted)
         };
-        if !frames.is_empty() {
-            for frame in frames {
-                if socket.feed(to_ws(frame)).await.is_err() {
-                    return SessionEnd::Gone;
-                }
-            }
-            if socket.flush().await.is_err() {
+        for frame in frames {
+            if writer.feed(socket, to_ws(frame)).await.is_err() {
                 return SessionEnd::Gone;
             }
+        }
+        if writer.flush(socket).await.is_err() {
+            return SessionEnd::Gone;
         }
         if evicted {
             close(socket, 1013, "too slow: fell behind the room").await;
@@ -510,8 +508,8 @@ async fn run(
                         None | Some(Err(_)) => return SessionEnd::Gone,
                     }
                     round += 1;
-                    if round < BURST {
-                        incoming = futures::FutureExt::now_or_never(socket.next());
+                    if round < batch::BATCH {
+                        incoming = batch::already_arrived(socket);
                     }
                 }
             }
