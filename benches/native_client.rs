@@ -549,12 +549,12 @@ mod native {
             );
         }
         let (tx, rx) = (Mutex::new(tx), Mutex::new(rx));
-        let payload = vec![7u8; size];
+        // Like tokio-tungstenite's, a clone of the message shares the payload (no copy).
+        let message = unisock::Message::binary(vec![7u8; size]);
         let sample = measure(
             plan,
             |flush| {
-                // `Message::Binary` owns its bytes: sending the same payload again is a copy.
-                let message = unisock::Message::binary(payload.clone());
+                let message = message.clone();
                 let tx = &tx;
                 async move {
                     let mut tx = tx.lock().await;
@@ -590,15 +590,11 @@ mod native {
             matches!(open, Ok(Some(unisock::Event::Open { .. }))),
             "{open:?}"
         );
-        let payload = vec![7u8; size];
+        let message = unisock::Message::binary(vec![7u8; size]);
         let sample = measure_blocking(
             plan,
             // Never waits: queued for the connection's thread.
-            || {
-                socket
-                    .send(unisock::Message::binary(payload.clone()))
-                    .unwrap()
-            },
+            || socket.send(message.clone()).unwrap(),
             || {
                 let event = socket.recv_timeout(Duration::from_secs(10));
                 assert!(
@@ -1330,16 +1326,6 @@ mod native {
                  such hop; the like-for-like comparison for the thread API is ewebsock.",
             ),
             Json::str(
-                "unisock's Message::Binary owns a Vec<u8>: the benchmark clones the payload for \
-                 every send (tokio-tungstenite's Bytes clone is a reference count), and a \
-                 received message is copied out of tungstenite's read buffer into its Vec. \
-                 From 64 KiB up these copies, and the page faults of the fresh 1 MiB buffers \
-                 they need (glibc hands large freed blocks back to the kernel), are most of the \
-                 difference: at 1 MiB, perf puts 15 % of the client thread's time in page faults \
-                 and 11 % in these two copies, none of it in tokio-tungstenite's client. Avoiding \
-                 them needs a Bytes-backed Message (a public API change).",
-            ),
-            Json::str(
                 "unisock's async API hands every message to its connection task (the driver) \
                  and back, so a round trip includes two task wake-ups that tokio-tungstenite, \
                  used directly in the measuring task, does not have. The async contenders run \
@@ -1354,12 +1340,10 @@ mod native {
         if with_sessions {
             notes.push(Json::str(
                 "The session pair measures sessions end to end, client and unisock serve \
-                 together, not the client alone: unisock serve answers a burst of session frames \
-                 with one write and one flush (src/server/sessions.rs), while its plain /echo \
-                 sends and flushes every message on its own. That server-side batching, not the \
-                 session protocol, is why sessions on/off throughput can exceed 1.0 for small \
-                 messages. Both sides of the pair use the same server, runtime and client \
-                 options otherwise; the only difference is Options::session.",
+                 together: unisock serve batches its writes the same way with and without \
+                 sessions (one writer, up to 64 messages per flush, src/server/batch.rs), and \
+                 both sides of the pair use the same server, runtime and client options; the \
+                 only difference is Options::session.",
             ));
         }
         if !missed.is_empty() {

@@ -25,7 +25,7 @@ async fn echo_once(url: &str) -> Result<String, unisock::Error> {
     while let Some(event) = receiver.next().await {
         if let Event::Message(Message::Text(reply)) = event {
             sender.close(1000, "done")?;
-            return Ok(reply);
+            return Ok(reply.into());
         }
     }
     Err(unisock::Error::Closed)

@@ -64,7 +64,7 @@ mod service {
             while let Some(event) = reader.recv() {
                 match event {
                     Event::Open { .. } => forward(ToUi::Status("connected".into())),
-                    Event::Message(Message::Text(text)) => forward(ToUi::Chat(text)),
+                    Event::Message(Message::Text(text)) => forward(ToUi::Chat(text.into())),
                     Event::Message(Message::Binary(bytes)) => {
                         forward(ToUi::Chat(format!("<{} bytes>", bytes.len())))
                     }

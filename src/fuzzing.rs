@@ -43,9 +43,9 @@ pub fn parse_ws_url(input: &str) -> Result<ParsedUrl, Error> {
 /// input must give a protocol violation, never a panic.
 pub fn session_frame_roundtrip(data: &[u8]) -> Vec<(crate::Message, crate::Message)> {
     use crate::session::ack::Frame;
-    let mut messages = vec![crate::Message::Binary(data.to_vec())];
+    let mut messages = vec![crate::Message::binary(data.to_vec())];
     if let Ok(text) = std::str::from_utf8(data) {
-        messages.push(crate::Message::Text(text.to_owned()));
+        messages.push(crate::Message::text(text));
     }
     messages
         .into_iter()

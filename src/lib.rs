@@ -108,6 +108,7 @@ mod session;
 mod socket;
 mod transport;
 mod url;
+mod utf8_bytes;
 
 #[cfg(all(feature = "server", not(target_arch = "wasm32")))]
 pub mod server;
@@ -117,6 +118,8 @@ pub mod server;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The binary payload type of [`Message::Binary`] (re-exported from the `bytes` crate).
+pub use bytes::Bytes;
 pub use client::{connect, Receiver, Sender};
 pub use error::Error;
 pub use event::{CloseEvent, Direction, Event, Gap, GapReason, ReadyState};
@@ -128,3 +131,4 @@ pub use options::{
 pub use socket::{Reconnecting, SessionMode, Socket, SocketBuilder, Timeout};
 pub use transport::{MaybeSend, MaybeSync};
 pub use url::redact_url;
+pub use utf8_bytes::Utf8Bytes;

@@ -2,35 +2,49 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
+use crate::Utf8Bytes;
+
 /// One complete WebSocket data message, as sent or received.
 ///
 /// Control frames (ping, pong, close) never appear here: pings are answered for you and a
 /// close arrives as [`Event::Close`](crate::Event::Close).
 ///
+/// Payloads are reference-counted buffers ([`Utf8Bytes`], [`Bytes`]): cloning a message, and
+/// handing it to or taking it from the connection (natively: tungstenite), shares the buffer
+/// instead of copying it. So sending the same large payload many times costs no copies:
+/// clone the message (or the `Bytes`).
+///
 /// ```
-/// use unisock::Message;
+/// use unisock::{Bytes, Message};
 ///
 /// let text = Message::text("hello");
-/// let binary = Message::binary([1u8, 2, 3]);
+/// let binary = Message::binary(vec![1u8, 2, 3]);
 /// assert_eq!(text.as_text(), Some("hello"));
 /// assert_eq!(binary.len(), 3);
+/// // A borrowed slice is copied once, explicitly:
+/// let buffer = [7u8; 64];
+/// let copied = Message::binary(Bytes::copy_from_slice(&buffer[..10]));
+/// assert_eq!(copied.len(), 10);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A UTF-8 text message (the browser's `string` data).
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary message (the browser's `ArrayBuffer` data).
-    Binary(Vec<u8>),
+    Binary(Bytes),
 }
 
 impl Message {
-    /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
+    /// A text message: from a `String` (no copy), a `&str` (copied) or a [`Utf8Bytes`].
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
         Message::Text(text.into())
     }
 
-    /// A binary message.
-    pub fn binary(bytes: impl Into<Vec<u8>>) -> Self {
+    /// A binary message: from a `Vec<u8>` (no copy), [`Bytes`], or a `&'static [u8]`. Copy a
+    /// borrowed slice with [`Bytes::copy_from_slice`].
+    pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Message::Binary(bytes.into())
     }
 
@@ -73,10 +87,11 @@ impl Message {
         }
     }
 
-    /// The payload as bytes, without copying.
-    pub fn into_bytes(self) -> Vec<u8> {
+    /// The payload as [`Bytes`] (UTF-8 bytes for text), without copying. `Vec::from(bytes)`
+    /// turns it into a `Vec<u8>` (without copying when the buffer is not shared).
+    pub fn into_bytes(self) -> Bytes {
         match self {
-            Message::Text(text) => text.into_bytes(),
+            Message::Text(text) => text.into(),
             Message::Binary(bytes) => bytes,
         }
     }
@@ -93,7 +108,7 @@ impl Message {
     /// ```
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
-        serde_json::to_string(value).map(Message::Text)
+        serde_json::to_string(value).map(Message::text)
     }
 
     /// Parses the payload (text or binary) as JSON.
@@ -130,27 +145,45 @@ impl fmt::Debug for Message {
     }
 }
 
+/// A text message (no copy).
 impl From<String> for Message {
     fn from(text: String) -> Self {
+        Message::text(text)
+    }
+}
+
+/// A text message (the text is copied).
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::text(text)
+    }
+}
+
+/// A text message (no copy).
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Self {
         Message::Text(text)
     }
 }
 
-impl From<&str> for Message {
-    fn from(text: &str) -> Self {
-        Message::Text(text.to_owned())
-    }
-}
-
+/// A binary message (no copy).
 impl From<Vec<u8>> for Message {
     fn from(bytes: Vec<u8>) -> Self {
-        Message::Binary(bytes)
+        Message::binary(bytes)
     }
 }
 
+/// A binary message (the bytes are copied).
 impl From<&[u8]> for Message {
     fn from(bytes: &[u8]) -> Self {
-        Message::Binary(bytes.to_vec())
+        Message::Binary(Bytes::copy_from_slice(bytes))
+    }
+}
+
+/// A binary message (no copy).
+impl From<Bytes> for Message {
+    fn from(bytes: Bytes) -> Self {
+        Message::Binary(bytes)
     }
 }
 
@@ -172,7 +205,20 @@ mod tests {
     fn conversions_keep_kind() {
         assert!(Message::from("a").is_text());
         assert!(Message::from(vec![1u8]).is_binary());
-        assert_eq!(Message::text("abc").into_bytes(), b"abc");
+        assert_eq!(Message::text("abc").into_bytes(), &b"abc"[..]);
         assert!(Message::binary(Vec::new()).is_empty());
+        assert!(Message::from(Bytes::from_static(b"x")).is_binary());
+    }
+
+    #[test]
+    fn clones_share_the_payload() {
+        let binary = Message::binary(vec![1u8; 4096]);
+        assert_eq!(
+            binary.clone().as_bytes().as_ptr(),
+            binary.as_bytes().as_ptr()
+        );
+        let text = Message::text("x".repeat(4096));
+        let bytes = text.clone().into_bytes();
+        assert_eq!(bytes.as_ptr(), text.as_bytes().as_ptr());
     }
 }

@@ -250,7 +250,7 @@ async fn callback_socket_in_the_browser() {
                 protocol: String::new()
             },
             Event::Message(Message::text("queued while connecting")),
-            Event::Message(Message::binary([9u8, 8, 7])),
+            Event::Message(Message::binary(vec![9u8, 8, 7])),
             Event::Close(CloseEvent::new(4000, "done", true)),
         ]
     );

@@ -81,7 +81,7 @@ async fn fetch_text(url: &str) -> Vec<String> {
     let mut texts = Vec::new();
     while let Some(event) = support::within("the control connection", rx.next()).await {
         match event {
-            Event::Message(Message::Text(text)) => texts.push(text),
+            Event::Message(Message::Text(text)) => texts.push(String::from(text)),
             Event::Close(_) => break,
             _ => {}
         }

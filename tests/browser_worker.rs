@@ -44,7 +44,10 @@ async fn connects_echoes_reconnects_and_closes_inside_a_worker() {
         .expect("connect");
     assert!(matches!(next_event(&mut rx).await, Event::Open { .. }));
 
-    for message in [Message::text("in a worker ✓"), Message::binary([1u8, 2, 3])] {
+    for message in [
+        Message::text("in a worker ✓"),
+        Message::binary(vec![1u8, 2, 3]),
+    ] {
         tx.send(message.clone()).await.unwrap();
         assert_eq!(next_event(&mut rx).await, Event::Message(message));
     }

@@ -63,7 +63,7 @@ fn callbacks_mirror_the_browser() {
     );
     assert_eq!(
         events.recv_timeout(STEP).unwrap(),
-        format!("message {:?}", Message::binary([1u8, 2, 3]))
+        format!("message {:?}", Message::binary(vec![1u8, 2, 3]))
     );
     socket.close(1000, "done").unwrap();
     assert_eq!(events.recv_timeout(STEP).unwrap(), "close 1000 done true");

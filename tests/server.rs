@@ -171,6 +171,48 @@ async fn echo_returns_text_and_binary_as_is() {
 }
 
 #[tokio::test]
+async fn echo_answers_a_burst_in_order_then_the_close_behind_it() {
+    let server = TestServer::default().await;
+    let client = connect(&server.url("/echo")).await;
+    let (mut tx, mut rx) = client.split();
+    // Small and large messages, written with one flush and followed by a close frame, so the
+    // server reads many before answering (its batching) and the close arrives while echoes
+    // may still wait in its write buffer.
+    let burst: Vec<Message> = (0..300u32)
+        .map(|i| match i % 30 {
+            29 => Message::binary(vec![(i % 251) as u8; 256 << 10]),
+            _ => Message::text(i.to_string()),
+        })
+        .collect();
+    let writer = tokio::spawn({
+        let burst = burst.clone();
+        async move {
+            for message in burst {
+                tx.feed(message).await.expect("feed");
+            }
+            tx.send(Message::Close(None)).await.expect("send close");
+        }
+    });
+    for (i, sent) in burst.iter().enumerate() {
+        let item = tokio::time::timeout(STEP, rx.next())
+            .await
+            .expect("an echo in time")
+            .expect("the stream is still open")
+            .expect("no read error");
+        assert!(&item == sent, "echo {i}: got {}", describe(&item));
+    }
+    let close = tokio::time::timeout(STEP, rx.next())
+        .await
+        .expect("close in time");
+    assert!(
+        matches!(close, Some(Ok(Message::Close(_)))),
+        "expected the close answer, got {close:?}"
+    );
+    writer.await.expect("writer task");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
 async fn selects_the_first_offered_known_subprotocol() {
     let server = TestServer::default().await;
     for (offer, expected) in [

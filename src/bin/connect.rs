@@ -291,7 +291,9 @@ impl Printer {
     fn event_json(&self, event: &Event) -> serde_json::Value {
         match event {
             Event::Open { protocol } => json!({"type": "open", "protocol": protocol}),
-            Event::Message(Message::Text(text)) => json!({"type": "message", "text": text}),
+            Event::Message(Message::Text(text)) => {
+                json!({"type": "message", "text": text.as_str()})
+            }
             Event::Message(Message::Binary(bytes)) => json!({
                 "type": "message",
                 "binary": self.binary(bytes),

@@ -13,10 +13,10 @@ use crate::Message;
 /// (copied, so the caller may reuse its buffer at once).
 pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue> {
     if let Some(text) = value.as_string() {
-        return Ok(Message::Text(text));
+        return Ok(Message::text(text));
     }
     if let Some(buffer) = value.dyn_ref::<ArrayBuffer>() {
-        return Ok(Message::Binary(Uint8Array::new(buffer).to_vec()));
+        return Ok(Message::binary(Uint8Array::new(buffer).to_vec()));
     }
     if ArrayBuffer::is_view(value) {
         let view = value.unchecked_ref::<ArrayBufferView>();
@@ -25,7 +25,7 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
             view.byte_offset(),
             view.byte_length(),
         );
-        return Ok(Message::Binary(bytes.to_vec()));
+        return Ok(Message::binary(bytes.to_vec()));
     }
     let hint = if is_blob(value) {
         " (a Blob is read asynchronously, which could reorder messages: send \
@@ -43,8 +43,8 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
 /// A received (or unsent) message as JS data: text as a `string`, binary as an `ArrayBuffer`.
 pub(crate) fn to_js(message: Message) -> JsValue {
     match message {
-        Message::Text(text) => JsValue::from(text),
-        Message::Binary(bytes) => Uint8Array::from(bytes.as_slice()).buffer().into(),
+        Message::Text(text) => JsValue::from_str(&text),
+        Message::Binary(bytes) => Uint8Array::from(&bytes[..]).buffer().into(),
     }
 }
 

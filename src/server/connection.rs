@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::batch::{self, BatchWriter};
 use super::clients::{KillSwitch, Registration};
 use super::limits::ConnectionPermit;
 use super::metrics::{Counter, ServerCounters};
@@ -113,9 +114,6 @@ impl fmt::Display for End {
     }
 }
 
-/// Most room messages written to the socket between two flushes (see [`relay`]).
-const RELAY_BATCH: usize = 64;
-
 /// What woke the message loop up.
 enum Wake {
     Shutdown,
@@ -178,11 +176,30 @@ async fn exchange(
         return End::Session(end);
     }
     let mut client_close = None;
+    let mut writer = BatchWriter::default();
     loop {
-        let wake = tokio::select! {
-            () = phase.reached(Phase::Closing) => Wake::Shutdown,
-            incoming = socket.next() => Wake::Incoming(counted(incoming, &counters.messages_in)),
-            outgoing = from_room(&mut mode) => Wake::FromRoom(outgoing),
+        // Echoes wait in the write buffer while more messages have already arrived (at most
+        // a batch): one write and one flush then answer a whole burst. After the client's
+        // close frame, flush first: what was echoed must go out before the stream ends.
+        let arrived = if writer.is_pending() && client_close.is_none() {
+            batch::already_arrived(socket)
+        } else {
+            None
+        };
+        let wake = match arrived {
+            Some(incoming) => Wake::Incoming(counted(incoming, &counters.messages_in)),
+            None => {
+                if let Err(error) = writer.flush(socket).await {
+                    return End::Failed(error);
+                }
+                tokio::select! {
+                    () = phase.reached(Phase::Closing) => Wake::Shutdown,
+                    incoming = socket.next() => {
+                        Wake::Incoming(counted(incoming, &counters.messages_in))
+                    }
+                    outgoing = from_room(&mut mode) => Wake::FromRoom(outgoing),
+                }
+            }
         };
         match wake {
             Wake::Shutdown => {
@@ -196,13 +213,14 @@ async fn exchange(
                 Message::Text(_) | Message::Binary(_) => match &mode {
                     Mode::Echo => {
                         counters.messages_out.inc();
-                        if let Err(error) = socket.send(message).await {
+                        if let Err(error) = writer.feed(socket, message).await {
                             return End::Failed(error);
                         }
                     }
                     Mode::Room { .. } => {
                         let out = &counters.messages_out;
-                        if let Err(error) = publish(socket, &mut mode, &message, out).await {
+                        let published = publish(socket, &mut writer, &mut mode, &message, out);
+                        if let Err(error) = published.await {
                             return End::Failed(error);
                         }
                     }
@@ -218,8 +236,8 @@ async fn exchange(
             Wake::Incoming(Some(Err(error))) => return refuse(socket, error).await,
             Wake::FromRoom(Some(message)) => {
                 if let Mode::Room { inbox, .. } = &mut mode {
-                    if let Err(error) = relay(socket, inbox, message, &counters.messages_out).await
-                    {
+                    let out = &counters.messages_out;
+                    if let Err(error) = relay(socket, &mut writer, inbox, message, out).await {
                         return End::Failed(error);
                     }
                 }
@@ -233,25 +251,25 @@ async fn exchange(
 }
 
 /// Sends `message` and what else the room has already queued for this client (at most
-/// [`RELAY_BATCH`] in all), then flushes once: when a room is busy, one write system call
-/// carries many messages instead of one each (tungstenite writes its buffer out whenever it
-/// passes `write_buffer_size`, so a batch of large messages is not held back either).
+/// [`batch::BATCH`] in all), then flushes once: when a room is busy, one write system call
+/// carries many messages instead of one each.
 async fn relay(
     socket: &mut Socket,
+    writer: &mut BatchWriter,
     inbox: &mut Inbox,
     message: Message,
     out: &Counter,
 ) -> Result<(), WsError> {
     out.inc();
-    socket.feed(message).await?;
-    for _ in 1..RELAY_BATCH {
+    writer.feed(socket, message).await?;
+    for _ in 1..batch::BATCH {
         let Some(next) = inbox.try_recv() else {
             break;
         };
         out.inc();
-        socket.feed(next).await?;
+        writer.feed(socket, next).await?;
     }
-    socket.flush().await
+    writer.flush(socket).await
 }
 
 /// Publishes a client's message to its room ([`Membership::publish_paced`]: it may wait for
@@ -260,6 +278,7 @@ async fn relay(
 /// keeps being relayed: two members publishing at once never wait for each other.
 async fn publish(
     socket: &mut Socket,
+    writer: &mut BatchWriter,
     mode: &mut Mode,
     message: &Message,
     out: &Counter,
@@ -277,7 +296,7 @@ async fn publish(
         tokio::select! {
             _ = &mut publishing => return Ok(()),
             relayed = inbox.recv() => match relayed {
-                Some(relayed) => relay(socket, inbox, relayed, out).await?,
+                Some(relayed) => relay(socket, writer, inbox, relayed, out).await?,
                 // Evicted: the message loop closes with 1013 once this is published.
                 None => {
                     publishing.await;

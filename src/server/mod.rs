@@ -83,6 +83,7 @@
 
 mod accept;
 mod backplane;
+mod batch;
 mod clients;
 mod config;
 mod connection;

@@ -19,21 +19,20 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::batch::{self, BatchWriter};
 use super::rooms::{Membership, Rooms};
 use super::shutdown::{Phase, PhaseWatch};
 use super::upgrade::Socket;
 use crate::session::ack::{AckState, Frame, Limits, Received, Status, Violation};
-use crate::Message;
+use crate::{Bytes, Message, Utf8Bytes};
 
 /// How long a client has to send its Hello after the upgrade.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A standalone ack goes out after this many unacknowledged messages, or after [`ACK_DELAY`].
 const ACK_EVERY: u64 = 64;
 const ACK_DELAY: Duration = Duration::from_millis(20);
-/// Most frames read in one go before the answers are written.
-const BURST: usize = 64;
 /// Expired tokens remembered, to tell "expired" from "unknown".
 const TOMBSTONES: usize = 10_000;
 
@@ -289,23 +288,19 @@ impl ServerSession {
     }
 }
 
+// Both directions share the payload's buffer with tungstenite: no copy.
 fn from_ws(message: WsMessage) -> Message {
     match message {
-        WsMessage::Text(text) => match String::from_utf8(Vec::from(tungstenite::Bytes::from(text)))
-        {
-            Ok(text) => Message::Text(text),
-            // Not possible: tungstenite checked the UTF-8.
-            Err(e) => Message::Binary(e.into_bytes()),
-        },
-        WsMessage::Binary(bytes) => Message::Binary(bytes.into()),
-        _ => Message::Binary(Vec::new()),
+        WsMessage::Text(text) => Message::Text(Utf8Bytes::from_tungstenite(text)),
+        WsMessage::Binary(bytes) => Message::Binary(bytes),
+        _ => Message::Binary(Bytes::new()),
     }
 }
 
 fn to_ws(message: Message) -> WsMessage {
     match message {
-        Message::Text(text) => WsMessage::Text(text.into()),
-        Message::Binary(bytes) => WsMessage::Binary(bytes.into()),
+        Message::Text(text) => WsMessage::Text(text.into_tungstenite()),
+        Message::Binary(bytes) => WsMessage::Binary(bytes),
     }
 }
 
@@ -438,6 +433,7 @@ async fn run(
     let mut ack_deadline: Option<Instant> = None;
     // A ping from the client is answered with an ack on the next round.
     let mut ping_answer = false;
+    let mut writer = BatchWriter::default();
     loop {
         // Everything the replay buffer holds beyond what this connection wrote.
         let (frames, evicted) = {
@@ -462,15 +458,13 @@ async fn run(
             }
             (frames, state.evicted)
         };
-        if !frames.is_empty() {
-            for frame in frames {
-                if socket.feed(to_ws(frame)).await.is_err() {
-                    return SessionEnd::Gone;
-                }
-            }
-            if socket.flush().await.is_err() {
+        for frame in frames {
+            if writer.feed(socket, to_ws(frame)).await.is_err() {
                 return SessionEnd::Gone;
             }
+        }
+        if writer.flush(socket).await.is_err() {
+            return SessionEnd::Gone;
         }
         if evicted {
             close(socket, 1013, "too slow: fell behind the room").await;
@@ -514,8 +508,8 @@ async fn run(
                         None | Some(Err(_)) => return SessionEnd::Gone,
                     }
                     round += 1;
-                    if round < BURST {
-                        incoming = futures::FutureExt::now_or_never(socket.next());
+                    if round < batch::BATCH {
+                        incoming = batch::already_arrived(socket);
                     }
                 }
             }

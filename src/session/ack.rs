@@ -93,64 +93,106 @@ pub(crate) enum Frame {
 }
 
 const LEN_BIAS: u8 = 0x20;
+/// Longest trailer: 1 + 4 × 16 + 3 + 1 = 69 bytes.
+const MAX_TRAILER: usize = 69;
 
-/// Appends the trailer `tag fields… len` to `payload`.
-fn seal(mut payload: Vec<u8>, tag: u8, fields: &[u64]) -> Vec<u8> {
-    let start = payload.len();
-    payload.push(tag);
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            payload.push(b'.');
+/// The trailer `tag fields… len` (ASCII), built on the stack.
+struct Trailer {
+    bytes: [u8; MAX_TRAILER],
+    len: usize,
+}
+
+impl Trailer {
+    fn new(tag: u8, fields: &[u64]) -> Self {
+        let mut trailer = Trailer {
+            bytes: [0; MAX_TRAILER],
+            len: 0,
+        };
+        trailer.push(tag);
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                trailer.push(b'.');
+            }
+            trailer.push_hex(*field);
         }
-        push_hex(&mut payload, *field);
+        // At most MAX_TRAILER bytes: the biased length stays printable ASCII.
+        trailer.push(LEN_BIAS + (trailer.len + 1) as u8);
+        trailer
     }
-    let len = payload.len() - start + 1;
-    // At most 1 + 4 × 16 + 3 + 1 = 69 bytes: the biased length stays printable ASCII.
-    payload.push(LEN_BIAS + len as u8);
-    payload
+
+    fn push(&mut self, byte: u8) {
+        // Callers pass at most 4 fields; a longer trailer is cut rather than panicking.
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    fn push_hex(&mut self, value: u64) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        if value == 0 {
+            self.push(b'0');
+            return;
+        }
+        let digits = (64 - value.leading_zeros()).div_ceil(4);
+        for i in (0..digits).rev() {
+            self.push(DIGITS[((value >> (i * 4)) & 0xf) as usize]);
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
 }
 
-fn push_hex(out: &mut Vec<u8>, value: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    if value == 0 {
-        out.push(b'0');
-        return;
-    }
-    let digits = (64 - value.leading_zeros()).div_ceil(4);
-    for i in (0..digits).rev() {
-        out.push(DIGITS[((value >> (i * 4)) & 0xf) as usize]);
+/// `payload ++ trailer`, of the payload's kind: the payload is copied once, into a buffer
+/// with room for the trailer (WebSocket needs the frame's payload in one piece).
+fn seal(payload: &Message, tag: u8, fields: &[u64]) -> Message {
+    let trailer = Trailer::new(tag, fields);
+    match payload {
+        Message::Text(text) => {
+            let mut out = String::with_capacity(text.len() + trailer.len);
+            out.push_str(text);
+            out.push_str(trailer.as_str());
+            Message::text(out)
+        }
+        Message::Binary(bytes) => {
+            let mut out = Vec::with_capacity(bytes.len() + trailer.len);
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(trailer.as_bytes());
+            Message::binary(out)
+        }
     }
 }
 
-fn text(bytes: Vec<u8>) -> Message {
-    // Only ever called with a UTF-8 payload followed by an ASCII trailer.
-    match String::from_utf8(bytes) {
-        Ok(text) => Message::Text(text),
-        Err(e) => Message::Binary(e.into_bytes()),
-    }
+/// A control frame: `token ++ trailer`, always text.
+fn seal_control(token: &str, tag: u8, fields: &[u64]) -> Message {
+    let trailer = Trailer::new(tag, fields);
+    let mut out = String::with_capacity(token.len() + trailer.len);
+    out.push_str(token);
+    out.push_str(trailer.as_str());
+    Message::text(out)
 }
 
 impl Frame {
     /// The frame as a WebSocket message.
     pub(crate) fn encode(self) -> Message {
         match self {
-            Frame::Data { seq, ack, message } => match message {
-                Message::Text(payload) => text(seal(payload.into_bytes(), b'D', &[seq, ack])),
-                Message::Binary(payload) => Message::Binary(seal(payload, b'D', &[seq, ack])),
-            },
-            Frame::Ack { ack } => text(seal(Vec::new(), b'A', &[ack])),
-            Frame::Ping { ack } => text(seal(Vec::new(), b'P', &[ack])),
-            Frame::Hello { token, received } => text(seal(token.into_bytes(), b'H', &[received])),
+            Frame::Data { seq, ack, message } => seal(&message, b'D', &[seq, ack]),
+            Frame::Ack { ack } => seal_control("", b'A', &[ack]),
+            Frame::Ping { ack } => seal_control("", b'P', &[ack]),
+            Frame::Hello { token, received } => seal_control(&token, b'H', &[received]),
             Frame::Welcome {
                 token,
                 status,
                 acked,
                 next,
-            } => text(seal(
-                token.into_bytes(),
-                b'W',
-                &[status as u64, acked, next],
-            )),
+            } => seal_control(&token, b'W', &[status as u64, acked, next]),
         }
     }
 
@@ -171,12 +213,12 @@ impl Frame {
         let fields = &fields[..count];
         let is_text = message.is_text();
         let payload = match message {
+            // Truncating shares the buffer: the payload is not copied.
             Message::Text(mut text) => {
                 // The trailer is ASCII (checked above), so `cut` is a char boundary.
-                if !text.is_char_boundary(cut) {
+                if !text.truncate(cut) {
                     return Err(Violation("trailer splits a character"));
                 }
-                text.truncate(cut);
                 Message::Text(text)
             }
             Message::Binary(mut bytes) => {
@@ -194,7 +236,7 @@ impl Frame {
                     {
                         return Err(Violation("malformed resume token"));
                     }
-                    Ok(token)
+                    Ok(token.as_str().to_owned())
                 }
                 _ => Err(Violation("control frame must be a text frame")),
             }
@@ -365,14 +407,7 @@ impl AckState {
         let index = usize::try_from(seq.checked_sub(self.first_unacked)?).ok()?;
         let message = self.unacked.get(index)?;
         self.ack_sent = self.received;
-        let fields = [seq, self.received];
-        let mut bytes = Vec::with_capacity(message.len() + 36);
-        bytes.extend_from_slice(message.as_bytes());
-        let bytes = seal(bytes, b'D', &fields);
-        Some(match message {
-            Message::Text(_) => text(bytes),
-            Message::Binary(_) => Message::Binary(bytes),
-        })
+        Some(seal(message, b'D', &[seq, self.received]))
     }
 
     /// A standalone ack of everything received so far.
@@ -623,7 +658,8 @@ mod tests {
             message: Message::binary(vec![1, 2, 3]),
         }
         .encode()
-        .into_bytes();
+        .into_bytes()
+        .to_vec();
         // What decodes is canonical: encoding the frame again gives the same message.
         let check = |message: Message| {
             if let Ok(frame) = Frame::decode(message.clone()) {

@@ -166,9 +166,9 @@ impl BrowserConnection {
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
                 let message = if let Some(text) = data.dyn_ref::<JsString>() {
-                    Message::Text(String::from(text))
+                    Message::text(String::from(text))
                 } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-                    Message::Binary(Uint8Array::new(buffer).to_vec())
+                    Message::binary(Uint8Array::new(buffer).to_vec())
                 } else {
                     // Not possible with binaryType = "arraybuffer"; never drop silently.
                     Inbox::push(&inbox, Raw::Error);

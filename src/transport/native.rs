@@ -21,7 +21,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::{BufferedProbe, Connection, Incoming, MaybeSend, Transport};
 use crate::url::WsUrl;
-use crate::{CloseEvent, Error, Message, Options};
+use crate::{CloseEvent, Error, Message, Options, Utf8Bytes};
 
 /// tokio-tungstenite on the caller's tokio runtime, or on a background one.
 pub(crate) struct Native;
@@ -273,8 +273,9 @@ impl Connection for NativeConnection {
 
     fn start_send(&mut self, message: Message) -> Result<(), Error> {
         let message = match message {
-            Message::Text(text) => tungstenite::Message::Text(text.into()),
-            Message::Binary(bytes) => tungstenite::Message::Binary(bytes.into()),
+            // Both share the payload's buffer: no copy on the way to the socket.
+            Message::Text(text) => tungstenite::Message::Text(text.into_tungstenite()),
+            Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
         };
         Pin::new(&mut self.ws)
             .start_send(message)
@@ -330,12 +331,12 @@ impl Connection for NativeConnection {
             self.read_idle = false;
             return Poll::Ready(match item {
                 // tungstenite has checked the UTF-8 already (invalid text fails the read with
-                // `Utf8`): one copy out of its buffer, no second pass over the text.
+                // `Utf8`); both keep tungstenite's buffer: no copy, no second pass.
                 Some(Ok(tungstenite::Message::Text(text))) => {
-                    Incoming::Message(Message::Text(text.as_str().to_owned()))
+                    Incoming::Message(Message::Text(Utf8Bytes::from_tungstenite(text)))
                 }
                 Some(Ok(tungstenite::Message::Binary(bytes))) => {
-                    Incoming::Message(Message::Binary(bytes.into()))
+                    Incoming::Message(Message::Binary(bytes))
                 }
                 // Pings are answered by tungstenite; like pongs they only prove the peer alive.
                 Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_))) => {

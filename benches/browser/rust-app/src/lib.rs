@@ -29,7 +29,7 @@ pub async fn round_trips(
     max_ms: f64,
 ) -> Result<js_sys::Float64Array, JsError> {
     let (mut sender, mut receiver) = unisock::connect(&url, Options::default()).await?;
-    let payload = vec![0x5a_u8; size];
+    let payload = unisock::Bytes::from(vec![0x5a_u8; size]);
     for _ in 0..warmup {
         sender.send(Message::Binary(payload.clone())).await?;
         next_message(&mut receiver, size).await?;
@@ -57,7 +57,7 @@ pub async fn pipelined(
     max_ms: f64,
 ) -> Result<js_sys::Float64Array, JsError> {
     let (mut sender, mut receiver) = unisock::connect(&url, Options::default()).await?;
-    let payload = vec![0x5a_u8; size];
+    let payload = unisock::Bytes::from(vec![0x5a_u8; size]);
     let start = now();
     let deadline = start + max_ms;
     let (mut sent, mut received) = (0_u32, 0_u32);
