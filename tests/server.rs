@@ -661,6 +661,57 @@ async fn serves_static_files_from_root_and_pkg() {
 }
 
 #[tokio::test]
+async fn clients_that_never_answer_pings_are_dropped_and_live_ones_kept() {
+    let server = TestServer::start(ServerConfig {
+        ping_interval: Some(Duration::from_millis(250)),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Never polled after the handshake: like a peer whose machine died, it answers nothing.
+    let dead_echo = connect(&server.url("/echo")).await;
+    let dead_member = connect(&server.url("/rooms/liveness")).await;
+    // A unisock client without a heartbeat of its own: it answers the server's pings.
+    let (mut tx, mut rx) = unisock::connect(&server.url("/echo"), unisock::Options::default())
+        .await
+        .expect("connect");
+    assert!(matches!(
+        next_event(&mut rx).await,
+        unisock::Event::Open { .. }
+    ));
+    server.settles_at(0, 3, STEP).await;
+
+    // Gone after a ping and a silent interval (500-750 ms); the live client stays.
+    server.settles_at(0, 1, STEP).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        server.stats.websocket_connections(),
+        1,
+        "the live client stays"
+    );
+    tx.send(unisock::Message::text("still here")).await.unwrap();
+    match next_event(&mut rx).await {
+        unisock::Event::Message(message) => assert_eq!(message.as_text(), Some("still here")),
+        other => panic!("expected the echo, got {other:?}"),
+    }
+
+    // What the dead clients find when they look again: a ping, then the end of the stream.
+    for mut dead in [dead_echo, dead_member] {
+        let mut pinged = false;
+        let ended = tokio::time::timeout(STEP, async {
+            loop {
+                match dead.next().await {
+                    Some(Ok(Message::Ping(_))) => pinged = true,
+                    Some(Ok(other)) => panic!("unexpected {other:?}"),
+                    Some(Err(_)) | None => return,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok() && pinged, "pinged, then dropped");
+    }
+}
+
+#[tokio::test]
 async fn unisock_client_talks_to_the_server() {
     let server = TestServer::default().await;
     let options = unisock::Options {

@@ -82,13 +82,25 @@ struct ServeArgs {
     no_sessions: bool,
     /// How long an acknowledged session waits for its client to come back after its
     /// connection drops, in seconds (broadcasts to it are kept meanwhile).
-    #[arg(long, value_name = "SECONDS", default_value_t = ServerConfig::default().session_grace.as_secs_f64())]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = ServerConfig::default().session_grace.as_secs_f64())]
     session_grace: f64,
+    /// Seconds between checks that a WebSocket client is still there: a silent client gets a
+    /// ping, and is disconnected if it stays silent through the next interval. 0: no checks.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, default_value_t = 30.0)]
+    ping_interval: f64,
     /// Redis backplane, e.g. redis://127.0.0.1:6379 (redis://:PASSWORD@HOST:PORT/DB): rooms
     /// span every server started with the same Redis. Without it, rooms are local. The
     /// password is never logged.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+}
+
+/// A duration in seconds on the command line: a finite number, not negative.
+fn seconds(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if (0.0..1e9).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("{value:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 impl ServeArgs {
@@ -104,6 +116,9 @@ impl ServeArgs {
             session_grace: std::time::Duration::try_from_secs_f64(self.session_grace)
                 .unwrap_or(ServerConfig::default().session_grace),
             redis: self.redis.map(RedisConfig::new),
+            ping_interval: std::time::Duration::try_from_secs_f64(self.ping_interval)
+                .ok()
+                .filter(|interval| !interval.is_zero()),
             ..ServerConfig::default()
         }
     }

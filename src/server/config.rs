@@ -62,6 +62,12 @@ pub struct ServerConfig {
     /// descriptor each for as long as they like. An idle kept-alive HTTP connection is closed
     /// after this time too; WebSocket connections are not affected once upgraded.
     pub header_read_timeout: Duration,
+    /// How often a WebSocket connection checks that its client is still there. Default 30 s.
+    /// A client silent for an interval gets a ping (answered by every browser and library);
+    /// one that stays silent through the next interval too is disconnected. A client whose
+    /// machine or network died never closes its TCP connection, so without this check its
+    /// connection, task and room membership would be held forever. `None`: never check.
+    pub ping_interval: Option<Duration>,
     /// How long a graceful shutdown waits for clients to answer the 1001 close frame
     /// before the remaining connections are dropped. Default 3 s.
     pub shutdown_timeout: Duration,
@@ -113,6 +119,7 @@ impl Default for ServerConfig {
             max_message_size: 16 << 20,
             allowed_origins: Vec::new(),
             header_read_timeout: Duration::from_secs(10),
+            ping_interval: Some(Duration::from_secs(30)),
             shutdown_timeout: Duration::from_secs(3),
             backlog: 1024,
             read_buffer_size: 4 << 10,
@@ -168,6 +175,12 @@ impl ServerConfig {
         }
         if self.header_read_timeout.is_zero() {
             return invalid("header_read_timeout must be longer than zero");
+        }
+        if self
+            .ping_interval
+            .is_some_and(|interval| interval.is_zero())
+        {
+            return invalid("ping_interval must be longer than zero (None turns the check off)");
         }
         if self.backlog == 0 {
             return invalid("backlog must be at least 1");

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::batch::{self, BatchWriter};
 use super::clients::{KillSwitch, Registration};
 use super::limits::ConnectionPermit;
+use super::liveness::{Check, Liveness};
 use super::metrics::{Counter, ServerCounters};
 use super::rooms::{Inbox, Membership};
 use super::sessions::{self, Route, SessionEnd, SessionStore};
@@ -69,6 +70,8 @@ pub(crate) struct Connection {
     pub(crate) phase: PhaseWatch,
     /// How long to wait for the client's answer to the shutdown close frame.
     pub(crate) shutdown_timeout: Duration,
+    /// How often to check that the client is still there (see [`Liveness`]).
+    pub(crate) ping_interval: Option<Duration>,
     /// The connection slot.
     pub(crate) permit: ConnectionPermit,
     /// Where messages in and out are counted.
@@ -82,6 +85,8 @@ enum End {
     ClientClosed(u16),
     /// TCP ended without a close frame.
     ClientVanished,
+    /// Silent through a ping interval after a ping: taken for gone.
+    Unresponsive,
     /// Dropped through `POST /drop`.
     Dropped,
     /// Closed with 1001 at shutdown.
@@ -103,6 +108,7 @@ impl fmt::Display for End {
         match self {
             End::ClientClosed(code) => write!(f, "client closed with {code}"),
             End::ClientVanished => f.write_str("connection lost without a close frame"),
+            End::Unresponsive => f.write_str("no answer to a ping: client taken for gone"),
             End::Dropped => f.write_str("dropped on request (POST /drop)"),
             End::ShuttingDown => f.write_str("closed with 1001 (server shutting down)"),
             End::Aborted => f.write_str("dropped: shutdown timeout"),
@@ -119,6 +125,7 @@ enum Wake {
     Shutdown,
     Incoming(Option<Result<Message, WsError>>),
     FromRoom(Option<Message>),
+    Liveness(Check),
 }
 
 impl Connection {
@@ -132,6 +139,7 @@ impl Connection {
             named,
             phase,
             shutdown_timeout,
+            ping_interval,
             permit,
             counters,
         } = self;
@@ -144,7 +152,7 @@ impl Connection {
         let end = tokio::select! {
             () = killed(kill.as_mut()) => End::Dropped,
             () = abort.reached(Phase::Abort) => End::Aborted,
-            end = exchange(&mut socket, mode, id, phase, shutdown_timeout, &counters) => end,
+            end = exchange(&mut socket, mode, id, phase, shutdown_timeout, ping_interval, &counters) => end,
         };
         // Closes TCP; after a drop or an abort, without any close frame.
         drop(socket);
@@ -169,6 +177,7 @@ async fn exchange(
     id: u64,
     mut phase: PhaseWatch,
     shutdown_timeout: Duration,
+    ping_interval: Option<Duration>,
     counters: &ServerCounters,
 ) -> End {
     if let Mode::Session { store, route } = mode {
@@ -177,6 +186,7 @@ async fn exchange(
     }
     let mut client_close = None;
     let mut writer = BatchWriter::default();
+    let mut liveness = Liveness::new(ping_interval);
     loop {
         // Echoes wait in the write buffer while more messages have already arrived (at most
         // a batch): one write and one flush then answer a whole burst. After the client's
@@ -198,9 +208,13 @@ async fn exchange(
                         Wake::Incoming(counted(incoming, &counters.messages_in))
                     }
                     outgoing = from_room(&mut mode) => Wake::FromRoom(outgoing),
+                    check = liveness.check() => Wake::Liveness(check),
                 }
             }
         };
+        if let Wake::Incoming(Some(Ok(_))) = &wake {
+            liveness.heard();
+        }
         match wake {
             Wake::Shutdown => {
                 close(socket, 1001, "server shutting down", shutdown_timeout).await;
@@ -246,6 +260,14 @@ async fn exchange(
                 close(socket, 1013, "too slow: fell behind the room", CLOSE_WAIT).await;
                 return End::Evicted;
             }
+            Wake::Liveness(Check::Alive) => {}
+            Wake::Liveness(Check::Ping) => {
+                if let Err(error) = writer.feed(socket, Message::Ping(Default::default())).await {
+                    return End::Failed(error);
+                }
+            }
+            // Nobody would read a close frame: just drop the connection.
+            Wake::Liveness(Check::Gone) => return End::Unresponsive,
         }
     }
 }

@@ -91,6 +91,7 @@ mod connection;
 pub mod fuzzing;
 mod limits;
 mod listener;
+mod liveness;
 mod metrics;
 mod origin;
 mod params;

@@ -42,6 +42,7 @@ struct Shared {
     ws_config: WebSocketConfig,
     phase: PhaseWatch,
     shutdown_timeout: Duration,
+    ping_interval: Option<Duration>,
     next_id: AtomicU64,
     /// The server's counters and its `/metrics` registry.
     counters: ServerCounters,
@@ -94,6 +95,7 @@ impl AppState {
                 ws_config,
                 phase,
                 shutdown_timeout: config.shutdown_timeout,
+                ping_interval: config.ping_interval,
                 next_id: AtomicU64::new(1),
                 counters,
             }),
@@ -164,6 +166,7 @@ impl AppState {
                 .map(|client_id| state.clients.register(&client_id, id)),
             phase: state.phase.clone(),
             shutdown_timeout: state.shutdown_timeout,
+            ping_interval: state.ping_interval,
             permit,
             counters: state.counters.clone(),
         };
