@@ -162,6 +162,16 @@ pub enum Error {
         /// Bytes waiting.
         bytes: usize,
     },
+    /// A reader that keeps what it has not consumed yet (the npm package's `for await` loop
+    /// over a socket) fell more than `max` messages behind
+    /// ([`Options::receive_buffer`](crate::Options::receive_buffer)): it stopped taking new
+    /// ones and ends with this error after the messages it holds. Nothing is dropped
+    /// silently, and memory stays bounded.
+    #[error("a reader fell more than {max} messages behind and stopped")]
+    ReaderLagged {
+        /// The most messages it could hold.
+        max: usize,
+    },
     /// No sign of life from the peer within the heartbeat timeout after a ping: the connection
     /// is dead (half-open or blackholed) and was dropped.
     #[error("no answer from the peer within {timeout:?} after a ping")]

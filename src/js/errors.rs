@@ -84,6 +84,7 @@ pub(crate) fn kind(error: &Error) -> &'static str {
         Error::InvalidCloseCode { .. } => "InvalidCloseCode",
         Error::CloseReasonTooLong { .. } => "CloseReasonTooLong",
         Error::QueueFull { .. } => "QueueFull",
+        Error::ReaderLagged { .. } => "ReaderLagged",
         Error::HeartbeatTimeout { .. } => "HeartbeatTimeout",
         Error::Closed => "Closed",
         Error::Runtime { .. } => "Runtime",

@@ -3,11 +3,13 @@
 //! done once the socket is closed for good (after the messages still buffered).
 //!
 //! Each iterator sees every message that arrives after it was created; several may run at
-//! once. Messages wait in the iterator until `next()` takes them: the buffer is unbounded, so
-//! a consumer that never catches up grows memory (read with `onmessage` to stay in step
-//! with the network instead). An iterator that is left early (`break`, `return`, an
-//! exception in the loop) stops buffering at once, and one that is dropped and garbage
-//! collected is forgotten by its socket.
+//! once. Messages wait in the iterator until `next()` takes them, at most
+//! [`Options::receive_buffer`](crate::Options::receive_buffer) (`receiveBuffer`) of them: an
+//! iterator that falls further behind stops taking new ones, and after those it holds its
+//! `next()` rejects once with [`Error::ReaderLagged`]: memory stays bounded and nothing is
+//! lost silently (read with `onmessage` to stay in step with the network instead). An
+//! iterator that is left early (`break`, `return`, an exception in the loop) stops buffering
+//! at once, and one that is dropped and garbage collected is forgotten by its socket.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -17,6 +19,8 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
+use crate::Error;
+
 /// What one iterator has received and who waits for it.
 #[derive(Default)]
 pub(crate) struct State {
@@ -24,6 +28,10 @@ pub(crate) struct State {
     /// `resolve` functions of `next()` promises waiting for a message, oldest first.
     waiting: VecDeque<Function>,
     done: bool,
+    /// Most messages buffered.
+    limit: usize,
+    /// Fell behind by more than `limit`: the error still to report after the buffer.
+    lagged: bool,
 }
 
 /// The iterators of one socket.
@@ -33,10 +41,12 @@ pub(crate) struct Iterators {
 }
 
 impl Iterators {
-    /// A new iterator; already done if the socket is closed.
-    pub(crate) fn create(&self, closed: bool) -> MessageIterator {
+    /// A new iterator holding at most `limit` unread messages; already done if the socket
+    /// is closed.
+    pub(crate) fn create(&self, closed: bool, limit: usize) -> MessageIterator {
         let state = Rc::new(RefCell::new(State {
             done: closed,
+            limit,
             ..State::default()
         }));
         if !closed {
@@ -62,6 +72,12 @@ impl Iterators {
                 }
                 let resolve = state.waiting.pop_front();
                 if resolve.is_none() {
+                    if state.buffer.len() >= state.limit {
+                        // Too far behind: keep what it has, take nothing more.
+                        state.done = true;
+                        state.lagged = true;
+                        continue;
+                    }
                     state.buffer.push_back(data.clone());
                 }
                 resolve
@@ -103,6 +119,7 @@ fn finish(state: &RefCell<State>, discard: bool) {
         state.done = true;
         if discard {
             state.buffer.clear();
+            state.lagged = false;
         }
         std::mem::take(&mut state.waiting)
     };
@@ -135,6 +152,10 @@ impl MessageIterator {
         let mut state = self.state.borrow_mut();
         if let Some(data) = state.buffer.pop_front() {
             return Promise::resolve(&result(&data, false));
+        }
+        if std::mem::take(&mut state.lagged) {
+            let error = Error::ReaderLagged { max: state.limit };
+            return Promise::reject(&super::errors::unisock_error(&error));
         }
         if state.done {
             return Promise::resolve(&result(&JsValue::UNDEFINED, true));

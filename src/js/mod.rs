@@ -107,6 +107,8 @@ struct Inner {
     socket: OnceCell<crate::Socket>,
     listeners: Listeners,
     iterators: Iterators,
+    /// Most unread messages one iterator holds (`receiveBuffer`).
+    iterator_limit: usize,
     /// The `target` of this socket's events and `this` of its listeners (see the module
     /// docs), with the descriptors that attach it to an event. Created on the first event
     /// dispatched, dropped after the final `close`.
@@ -272,6 +274,7 @@ impl JsSocket {
             socket: OnceCell::new(),
             listeners: Listeners::default(),
             iterators: Iterators::default(),
+            iterator_limit: options.receive_buffer,
             alias: RefCell::new(None),
             origin: RefCell::new(String::new()),
         });
@@ -466,7 +469,8 @@ impl JsSocket {
         unchecked_return_type = "MessageIterator"
     )]
     pub fn messages(&self) -> MessageIterator {
-        self.inner.iterators.create(self.inner.closed())
+        let inner = &self.inner;
+        inner.iterators.create(inner.closed(), inner.iterator_limit)
     }
 
     /// Not open yet, or waiting to reconnect (`0`).

@@ -22,6 +22,7 @@ const OPTION_KEYS: &[&str] = &[
     "connectTimeout",
     "closeTimeout",
     "maxMessageSize",
+    "receiveBuffer",
     "reconnect",
     "queue",
     "heartbeat",
@@ -75,6 +76,9 @@ pub(crate) fn parse(value: &JsValue) -> Result<Options, JsValue> {
     }
     if let Some(size) = optional(object, "maxMessageSize", count, "options.maxMessageSize")? {
         options.max_message_size = size;
+    }
+    if let Some(max) = optional(object, "receiveBuffer", count, "options.receiveBuffer")? {
+        options.receive_buffer = at_least_one(max, "options.receiveBuffer")?;
     }
     let field = get(object, "reconnect")?;
     if !field.is_undefined() {

@@ -28,6 +28,7 @@ const CLOSED = 3;
 
 const PREFIX = "unisock SharedSocket";
 const DEFAULT_MAX_MESSAGE_SIZE = 64 << 20;
+const DEFAULT_RECEIVE_BUFFER = 1024;
 const EVENT_TYPES = ["open", "message", "error", "close", "reconnecting", "session", "gap"];
 
 /** The page's channels to workers, by kind and worker URL. */
@@ -52,6 +53,7 @@ export class SharedSocket extends EventTarget {
   #url;
   #origin;
   #maxMessageSize;
+  #receiveBuffer;
   #readyState = CONNECTING;
   #protocol = "";
   #retryCount = 0;
@@ -77,6 +79,7 @@ export class SharedSocket extends EventTarget {
     this.#url = `${target.protocol}//${target.host}${target.pathname}`;
     this.#origin = `${target.protocol}//${target.host}`;
     this.#maxMessageSize = typeof options.maxMessageSize === "number" ? options.maxMessageSize : DEFAULT_MAX_MESSAGE_SIZE;
+    this.#receiveBuffer = typeof options.receiveBuffer === "number" ? options.receiveBuffer : DEFAULT_RECEIVE_BUFFER;
     this.#channel = channelFor(worker, workerUrl);
     this.#id = this.#channel.attach(this, {
       url: target.href,
@@ -172,12 +175,18 @@ export class SharedSocket extends EventTarget {
   }
 
   /** An async iterator over the data of the messages received from now on, done once the
-   * socket is closed: `for await (const data of socket) { … }`. */
+   * socket is closed: `for await (const data of socket) { … }`. As `Socket`'s, it holds at
+   * most `receiveBuffer` unread messages: a loop that falls further behind gets those, then
+   * a `"ReaderLagged"` error. */
   [Symbol.asyncIterator]() {
-    const state = { buffer: [], waiting: [], done: this.#readyState === CLOSED };
+    const limit = this.#receiveBuffer;
+    const state = { buffer: [], waiting: [], done: this.#readyState === CLOSED, lagged: false, limit };
     const finish = (discard) => {
       state.done = true;
-      if (discard) state.buffer.length = 0;
+      if (discard) {
+        state.buffer.length = 0;
+        state.lagged = false;
+      }
       this.#iterators.delete(state);
       for (const resolve of state.waiting.splice(0)) resolve({ value: undefined, done: true });
     };
@@ -186,6 +195,10 @@ export class SharedSocket extends EventTarget {
     const iterator = {
       next() {
         if (state.buffer.length > 0) return Promise.resolve({ value: state.buffer.shift(), done: false });
+        if (state.lagged) {
+          state.lagged = false;
+          return Promise.reject(unisockError("ReaderLagged", `a reader fell more than ${limit} messages behind and stopped`));
+        }
         if (state.done) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => state.waiting.push(resolve));
       },
@@ -217,8 +230,15 @@ export class SharedSocket extends EventTarget {
         break;
       case "message":
         for (const state of this.#iterators) {
-          if (state.waiting.length > 0) state.waiting.shift()({ value: message.data, done: false });
-          else state.buffer.push(message.data);
+          if (state.waiting.length > 0) {
+            state.waiting.shift()({ value: message.data, done: false });
+          } else if (state.buffer.length < state.limit) {
+            state.buffer.push(message.data);
+          } else {
+            // Too far behind: keep what it has, take nothing more (as Socket's iterator).
+            state.lagged = true;
+            state.finish(false);
+          }
         }
         this.dispatchEvent(new MessageEvent("message", { data: message.data, origin: this.#origin }));
         break;

@@ -35,6 +35,10 @@ export interface SocketOptions {
   /** Largest message sent or received. Sending a larger one throws (`kind`
    * `"MessageTooLarge"`); receiving one closes the connection with 1009. Default: 64 MiB. */
   maxMessageSize?: number;
+  /** Most messages a `for await` loop over the socket may fall behind: beyond, its iterator
+   * stops taking new ones and, after those it holds, throws (`kind` `"ReaderLagged"`), so
+   * memory stays bounded and nothing is lost silently. Default: 1024. */
+  receiveBuffer?: number;
   /** Reconnect automatically after the connection drops or an attempt fails, with
    * exponential backoff and full jitter. `false` turns it off: the first close is final, as
    * with `WebSocket`. Default: `true` (the defaults of `ReconnectOptions`). */
@@ -138,7 +142,7 @@ export type UnisockErrorKind =
   | "InvalidUrl" | "UnsupportedScheme" | "InvalidOption" | "Unsupported" | "Resolve"
   | "ConnectionRefused" | "ConnectTimeout" | "ConnectFailed" | "BrowserError" | "Tls"
   | "HandshakeRejected" | "Handshake" | "Io" | "MessageTooLarge" | "InvalidUtf8"
-  | "Protocol" | "InvalidCloseCode" | "CloseReasonTooLong" | "QueueFull"
+  | "Protocol" | "InvalidCloseCode" | "CloseReasonTooLong" | "QueueFull" | "ReaderLagged"
   | "HeartbeatTimeout" | "Closed" | "Runtime";
 
 /** What unisock reports: thrown by `send` and carried by `error` events. */
@@ -281,10 +285,12 @@ export interface Socket {
 
 /** The async iterator of a socket's messages (what `for await (const data of socket)`
  * uses): yields each message's data received after it was created; done once the socket is
- * closed for good and what it buffered is read. */
+ * closed for good and what it buffered is read. It holds at most `receiveBuffer` unread
+ * messages: a loop that falls further behind gets those, then a `"ReaderLagged"` error. */
 export class MessageIterator {
   private constructor();
-  /** The next message's data, or `{ done: true }` once the socket is closed. */
+  /** The next message's data, or `{ done: true }` once the socket is closed; rejects with a
+   * `UnisockError` (`"ReaderLagged"`) once after the loop fell too far behind. */
   next(): Promise<IteratorResult<SocketData, undefined>>;
   /** Stops iterating (what `break` calls): drops what was buffered; the socket stays open. */
   return(): Promise<IteratorResult<SocketData, undefined>>;

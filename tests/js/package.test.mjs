@@ -155,6 +155,28 @@ describe("Socket from the npm package in Node", () => {
     assert.deepEqual(result, { value: undefined, done: true });
   });
 
+  it("a for await loop that falls receiveBuffer behind gets what it holds, then ReaderLagged", async () => {
+    assert.throws(() => new Socket(`${server.ws}/echo`, { receiveBuffer: 0 }), TypeError);
+    const socket = new Socket(`${server.ws}/echo`, { receiveBuffer: 3 });
+    const iterator = socket[Symbol.asyncIterator]();
+    const echoed = [];
+    socket.onmessage = (event) => echoed.push(event.data);
+    for (let i = 0; i < 6; i++) socket.send(String(i));
+    await until(10_000, "all six echoes", () => echoed.length === 6);
+    // The iterator was not read meanwhile: it kept the first three and stopped.
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await iterator.next()).value);
+    assert.deepEqual(got, ["0", "1", "2"]);
+    await assert.rejects(iterator.next(), { name: "UnisockError", kind: "ReaderLagged" });
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    // The socket is unharmed, and a new loop starts afresh.
+    assert.equal(socket.readyState, Socket.OPEN);
+    const fresh = socket[Symbol.asyncIterator]();
+    socket.send("after");
+    assert.deepEqual(await within(10_000, "the next echo", fresh.next()), { value: "after", done: false });
+    await closed(socket);
+  });
+
   it("leaving a for await loop early keeps the socket open", async () => {
     const socket = new Socket(`${server.ws}/echo`);
     socket.send("a");

@@ -326,6 +326,24 @@ describe("SharedSocket in a SharedWorker", () => {
     await context.close();
   });
 
+  it("a for await loop that falls receiveBuffer behind gets what it holds, then ReaderLagged", { timeout: 60_000 }, async () => {
+    const context = await browser.newContext();
+    const path = freshPath("lagged");
+    const a = await newPage(context, "page A");
+    await openSocket(a.page, "s", `${server.ws}${path}`, { receiveBuffer: 2 });
+    await a.page.evaluate(() => { window.iterator = window.sockets.s[Symbol.asyncIterator](); });
+    for (const text of ["m0", "m1", "m2", "m3"]) server.broadcast(path, text);
+    await until(WAIT, "four messages", async () => messagesOf(await logOf(a.page, "s")).length === 4);
+    const read = await a.page.evaluate(async () => {
+      const got = [(await window.iterator.next()).value, (await window.iterator.next()).value];
+      const error = await window.iterator.next().then(() => null, (e) => ({ name: e.name, kind: e.kind }));
+      return { got, error, after: await window.iterator.next(), readyState: window.sockets.s.readyState };
+    });
+    assert.deepEqual(read, { got: ["m0", "m1"], error: { name: "UnisockError", kind: "ReaderLagged" }, after: { value: undefined, done: true }, readyState: 1 });
+    assert.deepEqual(a.problems, []);
+    await context.close();
+  });
+
   it("close(code, reason) detaches a page; the last one closes the connection with its code", { timeout: 60_000 }, async () => {
     const context = await browser.newContext();
     const path = freshPath("close");

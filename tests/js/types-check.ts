@@ -32,6 +32,7 @@ export async function example(): Promise<void> {
     connectTimeout: 5_000,
     closeTimeout: 1_000,
     maxMessageSize: 1 << 20,
+    receiveBuffer: 256,
     reconnect: {
       minDelay: 100,
       maxDelay: 5_000,
