@@ -313,3 +313,44 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
     assert_eq!(metric(b.addr, "unisock_session_resumes_total").await, 0);
     drop(a);
 }
+
+/// Redis gone when the client comes back to another server: that server cannot know the
+/// session, so the client gets a new one with the explicit gap, promptly (no hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
+    let mut redis = RedisServer::start();
+    let a = start_server(&redis, 10_000).await;
+    let b = start_server(&redis, 10_000).await;
+    let proxy = FaultProxy::start(a.addr).await.unwrap();
+    let url = format!("ws://{}/rooms/down", proxy.addr());
+    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    expect_open(&mut rx, false).await;
+    let mut member = plain_member(b.addr, "down").await;
+    member.send(WsMessage::text("first")).await.expect("send");
+    assert_eq!(
+        next_interesting(&mut rx).await,
+        Event::Message(Message::text("first"))
+    );
+    redis.kill();
+    let cut = Instant::now();
+    proxy.set_upstream(b.addr);
+    proxy.cut(Cut::Rst);
+    expect_open(&mut rx, false).await;
+    assert_eq!(
+        next_interesting(&mut rx).await,
+        Event::Gap(Gap {
+            direction: Direction::Incoming,
+            first: 2,
+            last: None,
+            reason: GapReason::SessionUnknown,
+            messages: Vec::new(),
+        })
+    );
+    assert!(
+        cut.elapsed() < Duration::from_secs(5),
+        "gap after {:?}",
+        cut.elapsed()
+    );
+    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
+    drop(a);
+}

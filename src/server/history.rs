@@ -161,6 +161,9 @@ pub(crate) struct History {
     /// This server's id: a session record names the server that owns the session.
     owner: String,
     connection: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// After a failure, queries fail at once until then: a Redis that is down costs a
+    /// resuming client one timeout, not one per query.
+    down_until: Mutex<Option<tokio::time::Instant>>,
     /// The session members of this server's rooms.
     pub(crate) members: StreamMembers,
     checkpoints: mpsc::Sender<(String, Record)>,
@@ -215,6 +218,7 @@ impl History {
             config: config.clone(),
             owner: format!("{server:032x}"),
             connection: Mutex::new(None),
+            down_until: Mutex::new(None),
             members,
             checkpoints: tx,
             // Margin: the record must still be there when the grace period ends.
@@ -267,6 +271,10 @@ impl History {
         F: FnOnce(redis::aio::MultiplexedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
+        let now = tokio::time::Instant::now();
+        if lock(&self.down_until).is_some_and(|until| now < until) {
+            return None;
+        }
         let attempt = async {
             let cached = lock(&self.connection).clone();
             let connection = match cached {
@@ -290,14 +298,19 @@ impl History {
                 }
             }
         };
-        match tokio::time::timeout(self.config.timeout, attempt).await {
+        let result = match tokio::time::timeout(self.config.timeout, attempt).await {
             Ok(result) => result,
             Err(_elapsed) => {
                 lock(&self.connection).take();
                 tracing::warn!("Redis backplane: a session query got no answer in time");
                 None
             }
-        }
+        };
+        *lock(&self.down_until) = match result {
+            Some(_) => None,
+            None => Some(tokio::time::Instant::now() + self.config.retry_min),
+        };
+        result
     }
 
     /// The id of the last message of `room` (`0-0` for none): where a new session starts.
