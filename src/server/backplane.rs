@@ -6,8 +6,10 @@
 //! an [envelope](Envelope), on the Redis channel `{prefix}room:{room}`. Every server has one
 //! subscription to the pattern `{prefix}room:*` and delivers what arrives to its own members
 //! of that room. A server skips the messages it published itself (the envelope names the
-//! origin server), so each client gets each message exactly once, and `notify_self` keeps its
-//! meaning: only the sender's own server, which handles it locally, can deliver to the sender.
+//! origin server) for its plain members, so each client gets each message exactly once, and
+//! `notify_self` keeps its meaning: only the sender's own server, which handles it locally, can
+//! deliver to the sender. (Acknowledged-session members take their own server's messages from
+//! Redis too; see below.)
 //!
 //! Order: the messages of one sender reach every member in the order sent. Messages of
 //! different senders may interleave differently on different servers (each server delivers
@@ -29,17 +31,15 @@
 //!
 //! The Redis URL is never logged with its userinfo (password) or query string.
 //!
-//! # Later: acknowledged sessions across servers
+//! # Acknowledged sessions across servers
 //!
-//! Resuming a session on another server needs a shared, bounded per-room history: each room
-//! message appended to a Redis Stream (`XADD {prefix}log:{room} MAXLEN ~ N`, or `MINID` for
-//! an age bound), whose entry id becomes the message's per-room id, so that every server
-//! numbers a room's messages the same way and in the same order; a session resuming on
-//! another server reads the room from its last acknowledged id (`XRANGE`), or gets the gap
-//! event when the stream no longer reaches back that far. The session itself (its own
-//! numbering and unacknowledged messages) would move to Redis too, or be rebuilt from the
-//! stream. The envelope starts with a version byte, so a version 2 carrying the stream id
-//! can be added; servers of this version ignore it (counting it as invalid).
+//! Each room message is also appended to the room's Redis stream (`{prefix}log:{room}`,
+//! bounded by [`RedisConfig::history_max_len`] and [`RedisConfig::history_ttl`]), in the same
+//! Lua script that publishes it, and the published envelope (version 2) carries the stream
+//! id. Session members of a room take the room's messages only from the subscription, this
+//! server's own included, so that their numbering follows the stream, and a session can
+//! resume on another server from its record and the stream: see `history.rs` and
+//! docs/session-protocol.md §8.
 
 use std::collections::HashMap;
 use std::fmt;

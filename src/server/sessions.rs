@@ -8,6 +8,9 @@
 //! what it received (to drop duplicates), and, for a room, its membership: broadcasts sent
 //! while the client is away are buffered for it. A session whose client stays away longer
 //! than the grace period is dropped. Tokens are never logged.
+//!
+//! With a Redis backplane, a session in a room also lives in Redis (its record, and the
+//! room's history): another server can resume it (docs/session-protocol.md §8).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
