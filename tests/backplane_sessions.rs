@@ -354,3 +354,94 @@ async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
     assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
     drop(a);
 }
+
+/// The subscriptions to Redis are killed (repeatedly) while a room is busy: the session
+/// member on A still gets every message, in order, with no gap — what its server missed on
+/// the subscription it gets from the room's history when it resubscribes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    /// Most messages published (the publisher stops earlier once A has missed some).
+    const LIMIT: usize = 50_000;
+    let redis = RedisServer::start();
+    let a = start_server(&redis, 100_000).await;
+    let b = start_server(&redis, 100_000).await;
+    let url = format!("ws://{}/rooms/busy", a.addr);
+    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    expect_open(&mut rx, false).await;
+    let member = plain_member(b.addr, "busy").await;
+    let (mut member_tx, _member_rx) = member.split();
+    let missed = Arc::new(AtomicBool::new(false));
+    // Publishes until A has missed messages, and 200 more; returns how many.
+    let publisher = {
+        let missed = Arc::clone(&missed);
+        tokio::spawn(async move {
+            let mut extra = 200;
+            for i in 0..LIMIT {
+                member_tx
+                    .send(WsMessage::text(format!("p{i}")))
+                    .await
+                    .expect("send");
+                if i % 50 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                if missed.load(Ordering::SeqCst) {
+                    extra -= 1;
+                    if extra == 0 {
+                        return i + 1;
+                    }
+                }
+            }
+            LIMIT
+        })
+    };
+    // Kills the subscriptions until server A has really missed messages from B.
+    let killer = {
+        let url = redis.url();
+        let a_addr = a.addr;
+        let missed = Arc::clone(&missed);
+        tokio::spawn(async move {
+            let client = redis::Client::open(url.as_str()).expect("redis URL");
+            let mut connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis connection");
+            for _ in 0..500 {
+                let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg("pubsub")
+                    .query_async(&mut connection)
+                    .await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if metric(a_addr, "unisock_backplane_missed_total").await > 0 {
+                    missed.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        })
+    };
+    let mut next = 0usize;
+    let mut total = None;
+    let mut publisher = Some(publisher);
+    while total.is_none_or(|total| next < total) {
+        if let Some(done) = publisher.take_if(|p| p.is_finished()) {
+            total = Some(done.await.expect("publisher"));
+            continue;
+        }
+        match next_interesting(&mut rx).await {
+            Event::Message(Message::Text(text)) => {
+                assert_eq!(text, format!("p{next}"), "out of order, lost or duplicated");
+                next += 1;
+            }
+            Event::Gap(gap) => panic!("no message may be lost: {gap:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    killer.await.expect("killer");
+    assert!(
+        missed.load(Ordering::SeqCst),
+        "server A never missed a message: the test proved nothing"
+    );
+}

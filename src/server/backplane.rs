@@ -264,6 +264,7 @@ pub(crate) fn attach(
         counters,
         rooms: rooms.clone(),
         members,
+        history: Arc::clone(&history),
     };
     let mut stop = phase.clone();
     tokio::spawn(async move {
@@ -748,6 +749,8 @@ struct SubscribeTask {
     rooms: Rooms,
     /// Session members: they get every message, this server's own too, with its stream id.
     members: StreamMembers,
+    /// Where session members catch up from after the subscription was down.
+    history: Arc<History>,
 }
 
 impl SubscribeTask {
@@ -794,9 +797,35 @@ impl SubscribeTask {
                 tracing::info!(%url, "Redis backplane: subscribed");
             }
             was_connected = true;
+            // What was published while not subscribed: session members get it from the
+            // history (new messages wait in the subscription meanwhile).
+            self.catch_up().await;
             let error = self.receive(pubsub, &mut last_seq).await;
             self.counters.subscriber_up.store(false, Ordering::Relaxed);
             tracing::error!(%url, %error, "Redis backplane: lost the subscription; room messages from other servers do not arrive until it is back; retrying");
+        }
+    }
+
+    /// Hands the session members of each room the entries after the last one they got (they
+    /// drop what they have). A room whose history cannot be read, or no longer reaches back,
+    /// loses its session members: their numbering would no longer follow the stream.
+    async fn catch_up(&self) {
+        for (room, last) in self.members.positions() {
+            match self
+                .history
+                .since(&room, last, self.history.range_limit())
+                .await
+            {
+                Ok(entries) => {
+                    for entry in &entries {
+                        self.members.deliver(&room, entry);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(?why, "Redis backplane: cannot catch a room's session members up after the subscription was down; ending their sessions");
+                    self.members.evict(&room);
+                }
+            }
         }
     }
 

@@ -65,7 +65,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-type Members = HashMap<String, HashMap<u64, mpsc::Sender<StreamEntry>>>;
+/// Per room: its session members, and the id of the last entry handed to them (or where the
+/// first of them started).
+type Members = HashMap<String, (HashMap<u64, mpsc::Sender<StreamEntry>>, StreamId)>;
 
 /// The session members of this server's rooms: they get every message of their room from
 /// the Redis subscription (this server's own included), with its stream id.
@@ -91,6 +93,7 @@ impl StreamMembers {
         lock(&self.rooms)
             .entry(room.to_owned())
             .or_default()
+            .0
             .insert(id, tx);
         let membership = StreamMembership {
             members: self.clone(),
@@ -105,23 +108,47 @@ impl StreamMembers {
         lock(&self.rooms).contains_key(room)
     }
 
+    /// A member of `room` starts after entry `start`: where catching the room up begins if
+    /// nothing has been handed to its members yet.
+    pub(crate) fn started(&self, room: &str, start: StreamId) {
+        if let Some((_, last)) = lock(&self.rooms).get_mut(room) {
+            if *last == StreamId::ZERO {
+                *last = start;
+            }
+        }
+    }
+
     /// Hands `entry` to every session member of `room`, evicting those too far behind.
     pub(crate) fn deliver(&self, room: &str, entry: &StreamEntry) {
         let mut rooms = lock(&self.rooms);
-        let Some(members) = rooms.get_mut(room) else {
+        let Some((members, last)) = rooms.get_mut(room) else {
             return;
         };
+        *last = (*last).max(entry.id);
         members.retain(|_, tx| tx.try_send(entry.clone()).is_ok());
         if members.is_empty() {
             rooms.remove(room);
         }
+    }
+
+    /// Every room with session members, and the last entry handed to them.
+    pub(crate) fn positions(&self) -> Vec<(String, StreamId)> {
+        lock(&self.rooms)
+            .iter()
+            .map(|(room, (_, last))| (room.clone(), *last))
+            .collect()
+    }
+
+    /// Ends every session member of `room` (their sessions end: they cannot be complete).
+    pub(crate) fn evict(&self, room: &str) {
+        lock(&self.rooms).remove(room);
     }
 }
 
 impl Drop for StreamMembership {
     fn drop(&mut self) {
         let mut rooms = lock(&self.members.rooms);
-        if let Some(members) = rooms.get_mut(&self.room) {
+        if let Some((members, _)) = rooms.get_mut(&self.room) {
             members.remove(&self.id);
             if members.is_empty() {
                 rooms.remove(&self.room);
@@ -195,6 +222,9 @@ if owner and owner ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1";
+
+/// The owner of a session that ended for good.
+const ENDED: &str = "-";
 
 /// Checkpoints waiting to be written; beyond, new ones are dropped (a later one replaces them).
 const CHECKPOINT_QUEUE: usize = 4096;
@@ -334,7 +364,7 @@ impl History {
         command.arg(self.record_key(token));
         let fields: HashMap<String, String> =
             self.query(&command).await.ok_or(Lost::Unavailable)?;
-        if fields.is_empty() {
+        if fields.is_empty() || fields.get("owner").is_some_and(|owner| owner == ENDED) {
             return Ok(None);
         }
         let record = (|| {
@@ -423,6 +453,14 @@ impl History {
         self.query_with(|mut c| async move { pipe.query_async::<()>(&mut c).await })
             .await
             .is_some()
+    }
+
+    /// Marks the session at `key` as ended for good (evicted): no server resumes it, and
+    /// checkpoints still queued for it are refused.
+    pub(crate) async fn end(&self, key: &str) {
+        let mut command = redis::cmd("HSET");
+        command.arg(key).arg("owner").arg(ENDED);
+        let _: Option<i64> = self.query(&command).await;
     }
 
     /// Queues a checkpoint of the session at `key` (written soon, unless another server has

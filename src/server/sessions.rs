@@ -365,8 +365,17 @@ impl SessionStore {
         // (what was published before is dropped by its id).
         let (stream, rx) = history.members.join(name);
         let start = history.last_id(name).await;
+        if let Some(start) = start {
+            history.members.started(name, start);
+        }
         let mut state = State::new(AckState::new(self.inner.limits.buffer));
-        state.last_id = start.unwrap_or(StreamId::ZERO);
+        // Redis unavailable: from about now (stream ids are Redis's clock in milliseconds).
+        state.last_id = start.unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            StreamId(u64::try_from(now.as_millis()).unwrap_or(u64::MAX), 0)
+        });
         state.anchor = start.map(|id| (0, id));
         let shared = Shared {
             key: history.record_key(&token),
@@ -408,6 +417,10 @@ impl SessionStore {
             .since(&record.room, record.anchor, history.range_limit())
             .await
             .map_err(Rebuild::Lost)?;
+        history.members.started(
+            &record.room,
+            entries.last().map_or(record.anchor, |entry| entry.id),
+        );
         // The client's messages the session published: the record may be a little behind.
         let inbound = entries
             .iter()
@@ -779,6 +792,10 @@ pub(crate) async fn serve(
         let removed = lock(&store.inner.sessions).remove(&session.token);
         if let Some(removed) = removed {
             store.bury(&removed);
+        }
+        if let Some(shared) = &session.shared {
+            // Nor elsewhere: it missed messages, its numbering no longer follows the stream.
+            shared.history.end(&shared.key).await;
         }
     }
     end
