@@ -145,9 +145,11 @@ async fn plain_member(
 }
 
 /// A session client in a room on server A, with a plain member on server B that publishes
-/// numbered messages all along; the session client publishes too. Midway the client is cut
-/// and its reconnect goes to B. Both directions: every message exactly once, in order; the
-/// client resumes (no gap); B counts a resume from Redis.
+/// numbered messages all along; the session client publishes too. After a third the client
+/// is cut and its reconnect goes to B; after two thirds, cut again, back to A (which still
+/// has its old, now out-of-date copy of the session and must not use it). Both directions:
+/// every message exactly once, in order; the client resumes twice (no gap); each server
+/// counts one resume from Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
     const COUNT: usize = 300;
@@ -161,6 +163,7 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
     expect_open(&mut rx, false).await;
     let member = plain_member(b.addr, "move").await;
     let (mut member_tx, mut member_rx) = member.split();
+    let (a_addr, b_addr) = (a.addr, b.addr);
 
     // The client's side: the member's messages p0.. in order, exactly once, no gap; the
     // cut after a third of them, with the reconnect going to B.
@@ -172,7 +175,11 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
                     assert_eq!(text, format!("p{next}"), "out of order or duplicated");
                     next += 1;
                     if next == COUNT / 3 {
-                        proxy.set_upstream(b.addr);
+                        proxy.set_upstream(b_addr);
+                        proxy.cut(Cut::Rst);
+                    }
+                    if next == 2 * COUNT / 3 {
+                        proxy.set_upstream(a_addr);
                         proxy.cut(Cut::Rst);
                     }
                 }
@@ -204,7 +211,7 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
             matches!(extra, Err(_) | Ok(None)),
             "a message too many: {extra:?}"
         );
-        (resumed, proxy, b, rx)
+        (resumed, proxy, rx)
     });
 
     // The member's side: the client's messages c0.. in order, exactly once.
@@ -241,7 +248,7 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
             .expect("send");
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    let (resumed, _proxy, b, _rx) = tokio::time::timeout(STEP * 3, reader)
+    let (resumed, _proxy, _rx) = tokio::time::timeout(STEP * 3, reader)
         .await
         .expect("the client gets everything in time")
         .expect("client side correct");
@@ -249,14 +256,18 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
         .await
         .expect("the member gets everything in time")
         .expect("member side correct");
-    assert_eq!(resumed, 1, "one resume");
-    assert_eq!(metric(b.addr, "unisock_session_resumes_total").await, 1);
-    assert_eq!(
-        metric(b.addr, "unisock_session_remote_resumes_total").await,
-        1
-    );
-    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 0);
-    assert_eq!(metric(a.addr, "unisock_session_resumes_total").await, 0);
+    assert_eq!(resumed, 2, "two resumes");
+    for server in [&a, &b] {
+        assert_eq!(
+            metric(server.addr, "unisock_session_resumes_total").await,
+            1
+        );
+        assert_eq!(
+            metric(server.addr, "unisock_session_remote_resumes_total").await,
+            1
+        );
+        assert_eq!(metric(server.addr, "unisock_session_gaps_total").await, 0);
+    }
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 

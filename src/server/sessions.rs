@@ -248,6 +248,15 @@ impl SessionStore {
                 .cloned();
             if let Some(history) = &history {
                 match history.record(token).await {
+                    // Another room (or notify_self) than the session's: unknown, as on one
+                    // server.
+                    Ok(Some((record, _)))
+                        if !matches!(route, Route::Room { name, notify_self }
+                            if *name == record.room && *notify_self == record.notify_self) =>
+                    {
+                        lost = Some(Status::Unknown);
+                        local = None;
+                    }
                     Ok(Some((record, owner))) if local.is_none() || !history.is_mine(&owner) => {
                         if let Some(stale) = local.take() {
                             // Served elsewhere since: what this server has is out of date.
