@@ -456,3 +456,73 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
         "server A never missed a message: the test proved nothing"
     );
 }
+
+/// With `notify_self`, the session's own messages come back to it through the room's
+/// history too, and are renumbered the same way on the other server: after a move from A to
+/// B, the client has every message of the member and every one of its own, each exactly
+/// once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_notify_self_moves_with_its_own_messages() {
+    const COUNT: usize = 200;
+    let redis = RedisServer::start();
+    let a = start_server(&redis, 10_000).await;
+    let b = start_server(&redis, 10_000).await;
+    let proxy = FaultProxy::start(a.addr).await.unwrap();
+    let url = format!("ws://{}/rooms/echoing?notify_self=true", proxy.addr());
+    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    expect_open(&mut rx, false).await;
+    let member = plain_member(b.addr, "echoing").await;
+    let (mut member_tx, _member_rx) = member.split();
+    let b_addr = b.addr;
+    let reader = tokio::spawn(async move {
+        let (mut next_p, mut next_c, mut resumed) = (0usize, 0usize, 0usize);
+        while next_p < COUNT || next_c < COUNT {
+            match next_interesting(&mut rx).await {
+                Event::Message(Message::Text(text)) => {
+                    if let Some(n) = text.strip_prefix('p') {
+                        assert_eq!(n, next_p.to_string(), "member's: out of order or twice");
+                        next_p += 1;
+                    } else if let Some(n) = text.strip_prefix('c') {
+                        assert_eq!(n, next_c.to_string(), "own: out of order or twice");
+                        next_c += 1;
+                    } else {
+                        panic!("unexpected {text}");
+                    }
+                    if next_p + next_c == COUNT {
+                        proxy.set_upstream(b_addr);
+                        proxy.cut(Cut::Rst);
+                    }
+                }
+                Event::Session { resumed: r, .. } => {
+                    assert!(r, "resumed");
+                    resumed += 1;
+                }
+                Event::Open { .. } => {}
+                Event::Gap(gap) => panic!("no message may be lost: {gap:?}"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (resumed, proxy)
+    });
+    for i in 0..COUNT {
+        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let (resumed, _proxy) = tokio::time::timeout(STEP * 3, reader)
+        .await
+        .expect("everything in time")
+        .expect("client side correct");
+    assert_eq!(resumed, 1);
+    assert_eq!(
+        metric(b.addr, "unisock_session_remote_resumes_total").await,
+        1
+    );
+    drop(a);
+}
