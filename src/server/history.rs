@@ -267,12 +267,7 @@ impl History {
 
     /// The Redis key of the session with `token` (hashed: tokens are secrets).
     pub(crate) fn record_key(&self, token: &str) -> String {
-        let digest = Sha1::digest(token.as_bytes());
-        let mut key = format!("{}session:", self.config.channel_prefix);
-        for byte in digest {
-            key.push_str(&format!("{byte:02x}"));
-        }
-        key
+        format!("{}session:{}", self.config.channel_prefix, sha1_hex(token))
     }
 
     /// Most entries read to rebuild a session: a little more than the stream keeps
@@ -470,6 +465,14 @@ impl History {
     }
 }
 
+/// SHA-1 of `text`, in lower-case hex (also how Redis names a script).
+pub(crate) fn sha1_hex(text: &str) -> String {
+    Sha1::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -627,6 +630,11 @@ mod tests {
         assert_eq!(StreamId::parse(b"a-1"), None);
         assert!(StreamId(5, 3) < StreamId(5, 4) && StreamId(5, 9) < StreamId(6, 0));
         assert_eq!(StreamId(12, 0).to_string(), "12-0");
+    }
+
+    #[test]
+    fn sha1_is_lower_case_hex() {
+        assert_eq!(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 
     #[test]
