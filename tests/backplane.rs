@@ -355,8 +355,8 @@ async fn redis_restart_keeps_local_rooms_and_resumes_cross_server_delivery() {
 }
 
 /// An acknowledged-session client (`unisock.v1`) in a room spanning servers gets the other
-/// servers' messages, and they get its. (Resuming such a session on another server is not
-/// supported yet.)
+/// servers' messages, and they get its. (Resuming such a session on another server: see
+/// tests/backplane_sessions.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_clients_take_part_in_rooms_across_servers() {
     use unisock::{Event, Options, SessionOptions};

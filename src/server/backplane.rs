@@ -6,8 +6,10 @@
 //! an [envelope](Envelope), on the Redis channel `{prefix}room:{room}`. Every server has one
 //! subscription to the pattern `{prefix}room:*` and delivers what arrives to its own members
 //! of that room. A server skips the messages it published itself (the envelope names the
-//! origin server), so each client gets each message exactly once, and `notify_self` keeps its
-//! meaning: only the sender's own server, which handles it locally, can deliver to the sender.
+//! origin server) for its plain members, so each client gets each message exactly once, and
+//! `notify_self` keeps its meaning: only the sender's own server, which handles it locally, can
+//! deliver to the sender. (Acknowledged-session members take their own server's messages from
+//! Redis too; see below.)
 //!
 //! Order: the messages of one sender reach every member in the order sent. Messages of
 //! different senders may interleave differently on different servers (each server delivers
@@ -29,17 +31,15 @@
 //!
 //! The Redis URL is never logged with its userinfo (password) or query string.
 //!
-//! # Later: acknowledged sessions across servers
+//! # Acknowledged sessions across servers
 //!
-//! Resuming a session on another server needs a shared, bounded per-room history: each room
-//! message appended to a Redis Stream (`XADD {prefix}log:{room} MAXLEN ~ N`, or `MINID` for
-//! an age bound), whose entry id becomes the message's per-room id, so that every server
-//! numbers a room's messages the same way and in the same order; a session resuming on
-//! another server reads the room from its last acknowledged id (`XRANGE`), or gets the gap
-//! event when the stream no longer reaches back that far. The session itself (its own
-//! numbering and unacknowledged messages) would move to Redis too, or be rebuilt from the
-//! stream. The envelope starts with a version byte, so a version 2 carrying the stream id
-//! can be added; servers of this version ignore it (counting it as invalid).
+//! Each room message is also appended to the room's Redis stream (`{prefix}log:{room}`,
+//! bounded by [`RedisConfig::history_max_len`] and [`RedisConfig::history_ttl`]), in the same
+//! Lua script that publishes it, and the published envelope (version 2) carries the stream
+//! id. Session members of a room take the room's messages only from the subscription, this
+//! server's own included, so that their numbering follows the stream, and a session can
+//! resume on another server from its record and the stream: see `history.rs` and
+//! docs/session-protocol.md §8.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,6 +53,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
+use super::history::{History, StreamEntry, StreamMembers, PUBLISH_SCRIPT};
 use super::metrics::{Counter, Metrics};
 use super::rooms::Rooms;
 use super::shutdown::{Phase, PhaseWatch};
@@ -102,6 +103,13 @@ pub struct RedisConfig {
     /// How long connecting to Redis, and each of its answers, may take before the connection
     /// counts as lost. Default 5 s.
     pub timeout: Duration,
+    /// About how many messages of each room Redis keeps (`XADD … MAXLEN ~`), for acknowledged
+    /// sessions that resume on another server. Default 10 000. A session away for longer
+    /// than its room takes to send this many messages resumes with a gap (see
+    /// docs/session-protocol.md §8).
+    pub history_max_len: usize,
+    /// How long a room's history outlives its last message. Default 1 hour.
+    pub history_ttl: Duration,
 }
 
 impl RedisConfig {
@@ -115,6 +123,8 @@ impl RedisConfig {
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(2),
             timeout: Duration::from_secs(5),
+            history_max_len: 10_000,
+            history_ttl: Duration::from_secs(3600),
         }
     }
 
@@ -152,6 +162,9 @@ impl RedisConfig {
         if self.publish_queue == 0 || self.publish_queue_bytes == 0 {
             return invalid("the Redis publish queue must hold at least 1 message".to_owned());
         }
+        if self.history_max_len == 0 || self.history_ttl < Duration::from_millis(1) {
+            return invalid("the room history must keep at least 1 message for 1 ms".to_owned());
+        }
         if self.retry_min.is_zero() || self.retry_max < self.retry_min || self.timeout.is_zero() {
             return invalid(
                 "Redis retry delays and timeout must be longer than zero, retry_max at least retry_min"
@@ -164,6 +177,11 @@ impl RedisConfig {
     /// The channel of `room`.
     fn channel(&self, room: &str) -> String {
         format!("{}room:{room}", self.channel_prefix)
+    }
+
+    /// The Redis stream holding the history of `room`.
+    pub(crate) fn history_key(&self, room: &str) -> String {
+        format!("{}log:{room}", self.channel_prefix)
     }
 
     /// The room of `channel`, if it is one of ours.
@@ -184,6 +202,8 @@ impl fmt::Debug for RedisConfig {
             .field("retry_min", &self.retry_min)
             .field("retry_max", &self.retry_max)
             .field("timeout", &self.timeout)
+            .field("history_max_len", &self.history_max_len)
+            .field("history_ttl", &self.history_ttl)
             .finish()
     }
 }
@@ -200,6 +220,7 @@ pub(crate) fn attach(
     config: &RedisConfig,
     metrics: &Metrics,
     phase: &PhaseWatch,
+    session_grace: Duration,
 ) -> Rooms {
     let client = match redis::Client::open(config.url.as_str()) {
         Ok(client) => client,
@@ -226,13 +247,25 @@ pub(crate) fn attach(
         counters: counters.clone(),
         full_logged: Arc::clone(&publisher.full_logged),
         queued: Arc::clone(&publisher.queued),
+        script: super::history::sha1_hex(PUBLISH_SCRIPT),
     };
+    let members = StreamMembers::default();
+    let history = History::start(
+        client.clone(),
+        config,
+        server,
+        members.clone(),
+        session_grace,
+        phase,
+    );
     let subscribing = SubscribeTask {
         client,
         config: config.clone(),
         server,
         counters,
         rooms: rooms.clone(),
+        members,
+        history: Arc::clone(&history),
     };
     let mut stop = phase.clone();
     tokio::spawn(async move {
@@ -248,7 +281,7 @@ pub(crate) fn attach(
             () = subscribing.run() => {}
         }
     });
-    rooms.with_backplane(publisher)
+    rooms.with_backplane(publisher, history)
 }
 
 /// The backplane's counters (see [`Metrics`] for their meaning).
@@ -312,7 +345,16 @@ impl BackplaneCounters {
 struct Outgoing {
     room: String,
     conn: u64,
+    origin: Origin,
     message: Message,
+}
+
+/// The acknowledged session a room message comes from, if any: its id and its incoming
+/// sequence number of the message (both 0 for a plain connection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) sid: u64,
+    pub(crate) inseq: u64,
 }
 
 /// The rooms' end of the backplane: hands room messages to the publisher task, never waiting.
@@ -331,7 +373,7 @@ pub(crate) struct Publisher {
 impl Publisher {
     /// Queues `message`, sent in `room` by connection `conn`, for publishing; counts it as a
     /// publish error if the queue is full.
-    pub(crate) fn publish(&self, room: &str, conn: u64, message: &Message) {
+    pub(crate) fn publish(&self, room: &str, conn: u64, origin: Origin, message: &Message) {
         let size = message.len();
         let queued = self.queued.load(Ordering::Acquire);
         if queued > 0 && queued.saturating_add(size) > self.max_bytes {
@@ -342,6 +384,7 @@ impl Publisher {
         let outgoing = Outgoing {
             room: room.to_owned(),
             conn,
+            origin,
             message: message.clone(),
         };
         if let Err(error) = self.tx.try_send(outgoing) {
@@ -366,58 +409,106 @@ impl Publisher {
 }
 
 /// The envelope of a room message on Redis: who sent it, its place in its server's sequence,
-/// and the message.
+/// its place in the room's history, and the message.
 ///
 /// ```text
-/// byte 0       version (1)
+/// byte 0       version (2; 1 for servers without history, which had no bytes 34-49)
 /// byte 1       kind: 0 text, 1 binary
 /// bytes 2-17   origin server id (random per server start), big-endian
 /// bytes 18-25  origin connection id, big-endian
 /// bytes 26-33  origin sequence number (1, 2, … per origin server), big-endian
-/// bytes 34-    the message's payload
+/// bytes 34-41  origin session id (0: not an acknowledged session), big-endian
+/// bytes 42-49  the origin session's incoming sequence number of the message, big-endian
+/// byte 50      length L of the stream id (published messages only)
+/// 51 .. 51+L   the message's stream id, ASCII `ms-seq` (published messages only)
+/// then         the message's payload
 /// ```
+///
+/// The room's stream keeps bytes 0-49 (field `h`) and the payload (field `p`) of each entry;
+/// the Lua script that appends it publishes them with the new entry's id in between.
 #[derive(Debug, PartialEq, Eq)]
-struct Envelope {
-    server: u128,
-    conn: u64,
-    seq: u64,
-    message: Message,
+pub(crate) struct Envelope {
+    pub(crate) server: u128,
+    pub(crate) conn: u64,
+    pub(crate) seq: u64,
+    pub(crate) sid: u64,
+    pub(crate) inseq: u64,
+    /// The stream id (published messages of version 2 only).
+    pub(crate) id: Option<super::history::StreamId>,
+    pub(crate) message: Message,
 }
 
-const VERSION: u8 = 1;
-const HEADER: usize = 34;
+const VERSION: u8 = 2;
+const VERSION_1: u8 = 1;
+const HEADER_1: usize = 34;
+const HEADER: usize = 50;
 const TEXT: u8 = 0;
 const BINARY: u8 = 1;
 
 impl Envelope {
-    /// The bytes to publish for `message`; `None` for control messages (never published).
-    fn encode(server: u128, conn: u64, seq: u64, message: &Message) -> Option<Vec<u8>> {
+    /// Header (bytes 0-49) and payload of `message`; `None` for control messages (never
+    /// published).
+    fn encode(
+        server: u128,
+        conn: u64,
+        seq: u64,
+        origin: Origin,
+        message: &Message,
+    ) -> Option<(Vec<u8>, &[u8])> {
         let (kind, payload): (u8, &[u8]) = match message {
             Message::Text(text) => (TEXT, text.as_bytes()),
             Message::Binary(bytes) => (BINARY, bytes),
             _ => return None,
         };
-        let mut out = Vec::with_capacity(HEADER + payload.len());
-        out.push(VERSION);
-        out.push(kind);
-        out.extend_from_slice(&server.to_be_bytes());
-        out.extend_from_slice(&conn.to_be_bytes());
-        out.extend_from_slice(&seq.to_be_bytes());
-        out.extend_from_slice(payload);
-        Some(out)
+        let mut header = Vec::with_capacity(HEADER);
+        header.push(VERSION);
+        header.push(kind);
+        header.extend_from_slice(&server.to_be_bytes());
+        header.extend_from_slice(&conn.to_be_bytes());
+        header.extend_from_slice(&seq.to_be_bytes());
+        header.extend_from_slice(&origin.sid.to_be_bytes());
+        header.extend_from_slice(&origin.inseq.to_be_bytes());
+        Some((header, payload))
     }
 
-    /// Parses published bytes; `None` if they are not a valid envelope of this version
-    /// (including a text payload that is not UTF-8).
+    /// Parses published bytes; `None` if they are not a valid envelope (including a text
+    /// payload that is not UTF-8).
     fn decode(bytes: &[u8]) -> Option<Envelope> {
-        let header = bytes.get(..HEADER)?;
-        let payload = &bytes[HEADER..];
-        if header[0] != VERSION {
+        match *bytes.first()? {
+            VERSION_1 => Envelope::parse(bytes.get(..HEADER_1)?, None, &bytes[HEADER_1..]),
+            VERSION => {
+                let header = bytes.get(..HEADER)?;
+                let len = usize::from(*bytes.get(HEADER)?);
+                let id = bytes.get(HEADER + 1..HEADER + 1 + len)?;
+                let id = super::history::StreamId::parse(id)?;
+                Envelope::parse(header, Some(id), &bytes[HEADER + 1 + len..])
+            }
+            _ => None,
+        }
+    }
+
+    /// Parses a stream entry's header and payload.
+    pub(crate) fn from_entry(header: &[u8], payload: &[u8]) -> Option<Envelope> {
+        if header.len() != HEADER || header[0] != VERSION {
             return None;
         }
-        let server = u128::from_be_bytes(header[2..18].try_into().ok()?);
-        let conn = u64::from_be_bytes(header[18..26].try_into().ok()?);
-        let seq = u64::from_be_bytes(header[26..34].try_into().ok()?);
+        Envelope::parse(header, None, payload)
+    }
+
+    fn parse(
+        header: &[u8],
+        id: Option<super::history::StreamId>,
+        payload: &[u8],
+    ) -> Option<Envelope> {
+        let number = |range: std::ops::Range<usize>| -> Option<u64> {
+            Some(u64::from_be_bytes(header.get(range)?.try_into().ok()?))
+        };
+        let server = u128::from_be_bytes(header.get(2..18)?.try_into().ok()?);
+        let (sid, inseq) = if header.len() >= HEADER {
+            (number(34..42)?, number(42..50)?)
+        } else {
+            (0, 0)
+        };
         let message = match header[1] {
             TEXT => Message::Text(Utf8Bytes::try_from(payload.to_vec()).ok()?),
             BINARY => Message::Binary(Bytes::copy_from_slice(payload)),
@@ -425,8 +516,11 @@ impl Envelope {
         };
         Some(Envelope {
             server,
-            conn,
-            seq,
+            conn: number(18..26)?,
+            seq: number(26..34)?,
+            sid,
+            inseq,
+            id,
             message,
         })
     }
@@ -454,9 +548,33 @@ struct PublishTask {
     full_logged: Arc<AtomicBool>,
     /// [`Publisher::queued`].
     queued: Arc<AtomicUsize>,
+    /// The SHA-1 of [`PUBLISH_SCRIPT`], to call it with `EVALSHA`.
+    script: String,
 }
 
 impl PublishTask {
+    /// A connection for publishing, with the publish script loaded (called by its hash:
+    /// Redis then runs about a quarter more of them per second than with `EVAL` and the
+    /// source each time). Should Redis lose its script cache without closing the connection
+    /// (`SCRIPT FLUSH`), the next batch fails, and the reconnection loads it again.
+    async fn connect(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let mut connection = connect(&self.client, &self.config).await?;
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(PUBLISH_SCRIPT);
+        match tokio::time::timeout(
+            self.config.timeout,
+            load.query_async::<String>(&mut connection),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(connection),
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "no answer in time").into())
+            }
+        }
+    }
+
     /// Connects, publishes what `rx` brings in pipelined batches, and reconnects after a
     /// failure, counting what cannot be published; returns once every sender is gone.
     async fn run(self, mut rx: mpsc::Receiver<Outgoing>) {
@@ -470,7 +588,7 @@ impl PublishTask {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let Some(live) = &mut connection else {
-                match connect_publisher(&self.client, &self.config).await {
+                match self.connect().await {
                     Ok(fresh) => {
                         connection = Some(fresh);
                         backoff.reset();
@@ -536,16 +654,28 @@ impl PublishTask {
             let mut count = 0u64;
             for outgoing in batch.drain(..) {
                 // Only text and binary messages reach the rooms; anything else is skipped.
-                let Some(bytes) =
-                    Envelope::encode(self.server, outgoing.conn, seq + 1, &outgoing.message)
-                else {
+                let Some((header, payload)) = Envelope::encode(
+                    self.server,
+                    outgoing.conn,
+                    seq + 1,
+                    outgoing.origin,
+                    &outgoing.message,
+                ) else {
                     continue;
                 };
                 seq += 1;
                 count += 1;
-                pipe.cmd("PUBLISH")
+                // Appended to the room's history and published in one step: pub/sub order is
+                // history order.
+                pipe.cmd("EVALSHA")
+                    .arg(&self.script)
+                    .arg(2)
+                    .arg(self.config.history_key(&outgoing.room))
                     .arg(self.config.channel(&outgoing.room))
-                    .arg(bytes)
+                    .arg(self.config.history_max_len)
+                    .arg(u64::try_from(self.config.history_ttl.as_millis()).unwrap_or(u64::MAX))
+                    .arg(header)
+                    .arg(payload)
                     .ignore();
             }
             if count == 0 {
@@ -558,7 +688,7 @@ impl PublishTask {
                 // restarted while this server had nothing to publish): one fresh connection,
                 // at once, before counting the batch as lost. (Receivers drop sequence numbers
                 // they have seen, should part of it have gone out after all.)
-                if let Ok(fresh) = connect_publisher(&self.client, &self.config).await {
+                if let Ok(fresh) = self.connect().await {
                     *live = fresh;
                     self.counters.reconnects.inc();
                     tracing::info!(%url, "Redis backplane: publisher reconnected");
@@ -620,7 +750,7 @@ impl PublishTask {
 }
 
 /// A connection for publishing, with the configured timeouts.
-async fn connect_publisher(
+pub(crate) async fn connect(
     client: &redis::Client,
     config: &RedisConfig,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -642,6 +772,10 @@ struct SubscribeTask {
     server: u128,
     counters: BackplaneCounters,
     rooms: Rooms,
+    /// Session members: they get every message, this server's own too, with its stream id.
+    members: StreamMembers,
+    /// Where session members catch up from after the subscription was down.
+    history: Arc<History>,
 }
 
 impl SubscribeTask {
@@ -688,9 +822,35 @@ impl SubscribeTask {
                 tracing::info!(%url, "Redis backplane: subscribed");
             }
             was_connected = true;
+            // What was published while not subscribed: session members get it from the
+            // history (new messages wait in the subscription meanwhile).
+            self.catch_up().await;
             let error = self.receive(pubsub, &mut last_seq).await;
             self.counters.subscriber_up.store(false, Ordering::Relaxed);
             tracing::error!(%url, %error, "Redis backplane: lost the subscription; room messages from other servers do not arrive until it is back; retrying");
+        }
+    }
+
+    /// Hands the session members of each room the entries after the last one they got (they
+    /// drop what they have). A room whose history cannot be read, or no longer reaches back,
+    /// loses its session members: their numbering would no longer follow the stream.
+    async fn catch_up(&self) {
+        for (room, last) in self.members.positions() {
+            match self
+                .history
+                .since(&room, last, self.history.range_limit())
+                .await
+            {
+                Ok(entries) => {
+                    for entry in &entries {
+                        self.members.deliver(&room, entry);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(?why, "Redis backplane: cannot catch a room's session members up after the subscription was down; ending their sessions");
+                    self.members.evict(&room);
+                }
+            }
         }
     }
 
@@ -721,22 +881,33 @@ impl SubscribeTask {
         }
     }
 
-    /// Delivers one published message to this server's members of its room, unless this
-    /// server published it.
+    /// Delivers one published message to this server's members of its room (the plain ones
+    /// unless this server published it), and to its session members.
     fn deliver(&self, message: &redis::Msg, last_seq: &mut HashMap<u128, u64>) {
         let bytes = message.get_payload_bytes();
-        // This server's own messages come back too: skipped before anything is copied.
-        if bytes.get(2..18) == Some(&self.server.to_be_bytes()[..])
-            && bytes.first() == Some(&VERSION)
-        {
+        let room = self.config.room(message.get_channel_name());
+        // This server's own messages come back too: skipped before anything is copied,
+        // unless a session member here takes them.
+        let own = bytes.get(2..18) == Some(&self.server.to_be_bytes()[..]);
+        if own && !room.is_some_and(|room| self.members.has(room)) {
             return;
         }
-        let room = self.config.room(message.get_channel_name());
         let envelope = Envelope::decode(bytes);
         let (Some(room), Some(envelope)) = (room, envelope) else {
             self.counters.invalid.inc();
             return;
         };
+        if let Some(id) = envelope.id {
+            self.members.deliver(
+                room,
+                &StreamEntry {
+                    id,
+                    sid: envelope.sid,
+                    inseq: envelope.inseq,
+                    message: envelope.message.clone(),
+                },
+            );
+        }
         if envelope.server == self.server {
             return;
         }
@@ -839,10 +1010,21 @@ fn random_id() -> u128 {
 mod tests {
     use super::*;
 
+    /// What the publish script publishes: header, id length, id, payload.
+    fn published(server: u128, seq: u64, origin: Origin, id: &str, message: &Message) -> Vec<u8> {
+        let (mut bytes, payload) = Envelope::encode(server, 42, seq, origin, message).unwrap();
+        bytes.push(u8::try_from(id.len()).unwrap());
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
     #[test]
     fn envelope_round_trip_and_garbage() {
+        use super::super::history::StreamId;
+        let origin = Origin { sid: 5, inseq: 6 };
         for message in [Message::text("héllo"), Message::binary(vec![0u8, 255, 7])] {
-            let bytes = Envelope::encode(7 << 100 | 3, 42, 9, &message).unwrap();
+            let bytes = published(7 << 100 | 3, 9, origin, "1700-2", &message);
             let envelope = Envelope::decode(&bytes).unwrap();
             assert_eq!(
                 envelope,
@@ -850,30 +1032,42 @@ mod tests {
                     server: 7 << 100 | 3,
                     conn: 42,
                     seq: 9,
-                    message
+                    sid: 5,
+                    inseq: 6,
+                    id: Some(StreamId(1700, 2)),
+                    message: message.clone(),
                 }
             );
+            // As the stream keeps it: header and payload apart, no id.
+            let (header, payload) = Envelope::encode(1, 2, 3, origin, &message).unwrap();
+            let entry = Envelope::from_entry(&header, payload).unwrap();
+            assert_eq!((entry.sid, entry.inseq, entry.id), (5, 6, None));
+            assert_eq!(entry.message, message);
         }
-        assert_eq!(
-            Envelope::encode(1, 1, 1, &Message::Ping(Bytes::new())),
-            None
-        );
-        let mut bad_utf8 = Envelope::encode(1, 1, 1, &Message::binary(vec![0xff])).unwrap();
+        // Version 1 (servers without history) still decodes.
+        let mut v1 = published(1, 1, Origin::default(), "1-1", &Message::text("x"));
+        v1.drain(HEADER_1..HEADER + 4);
+        v1[0] = VERSION_1;
+        assert_eq!(Envelope::decode(&v1).unwrap().message, Message::text("x"));
+        assert!(Envelope::encode(1, 1, 1, origin, &Message::Ping(Bytes::new())).is_none());
+        let text = Message::text("x");
+        let mut bad_utf8 = published(1, 1, origin, "1-1", &Message::binary(vec![0xff]));
         bad_utf8[1] = TEXT;
         assert_eq!(Envelope::decode(&bad_utf8), None);
-        let mut bad_version = Envelope::encode(1, 1, 1, &Message::text("x")).unwrap();
-        bad_version[0] = 2;
+        let mut bad_version = published(1, 1, origin, "1-1", &text);
+        bad_version[0] = 3;
         assert_eq!(Envelope::decode(&bad_version), None);
-        let mut bad_kind = Envelope::encode(1, 1, 1, &Message::text("x")).unwrap();
+        let mut bad_kind = published(1, 1, origin, "1-1", &text);
         bad_kind[1] = 9;
         assert_eq!(Envelope::decode(&bad_kind), None);
-        for len in 0..HEADER {
+        let mut bad_id = published(1, 1, origin, "1-1", &text);
+        bad_id[HEADER] = 200;
+        assert_eq!(Envelope::decode(&bad_id), None);
+        for len in 0..HEADER + 2 {
             assert_eq!(Envelope::decode(&vec![VERSION; len]), None);
         }
         // Empty payloads are fine.
-        assert!(
-            Envelope::decode(&Envelope::encode(1, 1, 1, &Message::text("")).unwrap()).is_some()
-        );
+        assert!(Envelope::decode(&published(1, 1, origin, "1-1", &Message::text(""))).is_some());
     }
 
     #[test]
@@ -888,8 +1082,8 @@ mod tests {
             full_logged: Arc::default(),
         };
         // An empty queue takes a message of any size; then the byte limit applies.
-        publisher.publish("r", 1, &Message::binary(vec![0u8; 50]));
-        publisher.publish("r", 1, &Message::text("x"));
+        publisher.publish("r", 1, Origin::default(), &Message::binary(vec![0u8; 50]));
+        publisher.publish("r", 1, Origin::default(), &Message::text("x"));
         assert_eq!(errors.get(), 1);
         assert_eq!(publisher.queued.load(Ordering::Acquire), 50);
         // Taken by the publisher task: room again, up to the message limit.
@@ -897,9 +1091,9 @@ mod tests {
         publisher
             .queued
             .fetch_sub(taken.message.len(), Ordering::AcqRel);
-        publisher.publish("r", 1, &Message::text("abc"));
-        publisher.publish("r", 1, &Message::text("def"));
-        publisher.publish("r", 2, &Message::text("g"));
+        publisher.publish("r", 1, Origin::default(), &Message::text("abc"));
+        publisher.publish("r", 1, Origin::default(), &Message::text("def"));
+        publisher.publish("r", 2, Origin::default(), &Message::text("g"));
         assert_eq!(
             errors.get(),
             2,
@@ -907,7 +1101,7 @@ mod tests {
         );
         assert_eq!(publisher.queued.load(Ordering::Acquire), 6);
         drop(rx);
-        publisher.publish("r", 1, &Message::text("late"));
+        publisher.publish("r", 1, Origin::default(), &Message::text("late"));
         assert_eq!(errors.get(), 3, "counted after the task stopped too");
     }
 

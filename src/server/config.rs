@@ -105,7 +105,8 @@ pub struct ServerConfig {
     /// local to this server, and no Redis code runs. Redis being down never stops the
     /// server: its local rooms keep working, and cross-server delivery resumes when Redis is
     /// back (see [`RedisConfig`](super::RedisConfig) and the counters of
-    /// [`Metrics`](super::Metrics)).
+    /// [`Metrics`](super::Metrics)). Acknowledged sessions in rooms then also live in Redis
+    /// and can resume on another server (docs/session-protocol.md §8).
     pub redis: Option<super::RedisConfig>,
 }
 

@@ -46,6 +46,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// | `unisock_backplane_invalid_total` | counter | malformed messages on the backplane's channels, ignored |
 /// | `unisock_backplane_reconnects_total` | counter | connections to Redis re-established after a loss |
 ///
+/// and, with acknowledged sessions ([`ServerConfig::sessions`](super::ServerConfig::sessions)):
+///
+/// | name | type | what |
+/// |---|---|---|
+/// | `unisock_session_resumes_total` | counter | sessions resumed on this server (from memory, or rebuilt from Redis) |
+/// | `unisock_session_remote_resumes_total` | counter | sessions rebuilt from their record and room history in Redis (resumed on another server than the last one) |
+/// | `unisock_session_gaps_total` | counter | resumes that end in a gap the client reports: a new session instead (unknown, expired, history trimmed, Redis unavailable), or messages dropped on overflow |
+///
 /// Adding a value of your own (a name registered twice gives back the same value):
 ///
 /// ```

@@ -89,6 +89,7 @@ mod config;
 mod connection;
 #[doc(hidden)]
 pub mod fuzzing;
+mod history;
 mod limits;
 mod listener;
 mod liveness;

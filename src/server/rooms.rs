@@ -40,6 +40,8 @@ pub(crate) struct Rooms {
     inbox_bytes: usize,
     /// With a Redis backplane: where room messages also go, for the other servers.
     backplane: Option<super::backplane::Publisher>,
+    /// With a Redis backplane: the rooms' history, for acknowledged sessions.
+    history: Option<Arc<super::history::History>>,
 }
 
 /// One room; publishing locks only its own member list.
@@ -85,14 +87,45 @@ impl Rooms {
             rooms: Arc::default(),
             inbox_bytes,
             backplane: None,
+            history: None,
         }
     }
 
     /// These rooms, also publishing every message to `backplane` (for the other servers).
-    pub(crate) fn with_backplane(self, backplane: super::backplane::Publisher) -> Self {
+    pub(crate) fn with_backplane(
+        self,
+        backplane: super::backplane::Publisher,
+        history: Arc<super::history::History>,
+    ) -> Self {
         Rooms {
             backplane: Some(backplane),
+            history: Some(history),
             ..self
+        }
+    }
+
+    /// The rooms' history in Redis (with a backplane): where session members of rooms get
+    /// their messages.
+    pub(crate) fn history(&self) -> Option<&Arc<super::history::History>> {
+        self.history.as_ref()
+    }
+
+    /// Publishes `message` from an acknowledged session (`conn`, `origin`) in room `name`:
+    /// to this server's plain members at once, and through the backplane to everyone else
+    /// (session members here included). Never waits.
+    pub(crate) fn publish_from_session(
+        &self,
+        name: &str,
+        conn: u64,
+        origin: super::backplane::Origin,
+        message: &Message,
+    ) {
+        let room = lock(&self.rooms).get(name).cloned();
+        if let Some(room) = room {
+            fan_out(&room, name, self.inbox_bytes, message, None);
+        }
+        if let Some(backplane) = &self.backplane {
+            backplane.publish(name, conn, origin, message);
         }
     }
 
@@ -153,7 +186,7 @@ impl Membership {
     /// servers (never waits); without, does nothing.
     fn to_backplane(&self, message: &Message) {
         if let Some(backplane) = &self.rooms.backplane {
-            backplane.publish(&self.name, self.conn, message);
+            backplane.publish(&self.name, self.conn, Default::default(), message);
         }
     }
 }

@@ -21,7 +21,7 @@ use super::metrics::{Metrics, ServerCounters};
 use super::origin::AllowedOrigins;
 use super::params::{self, SocketParams};
 use super::rooms::Rooms;
-use super::sessions::{Route, SessionLimits, SessionStore};
+use super::sessions::{Route, SessionCounters, SessionLimits, SessionStore};
 use super::shutdown::{Phase, PhaseWatch};
 use super::static_files;
 use super::upgrade::UpgradeRequest;
@@ -83,7 +83,7 @@ impl AppState {
                 },
                 max_sessions: config.max_sessions,
             };
-            SessionStore::new(limits, rooms.clone())
+            SessionStore::new(limits, rooms.clone(), SessionCounters::register(metrics))
         });
         AppState {
             inner: Arc::new(Shared {
@@ -235,7 +235,7 @@ fn attach_backplane(
     phase: &PhaseWatch,
 ) -> Rooms {
     match &config.redis {
-        Some(redis) => super::backplane::attach(rooms, redis, metrics, phase),
+        Some(redis) => super::backplane::attach(rooms, redis, metrics, phase, config.session_grace),
         None => rooms,
     }
 }

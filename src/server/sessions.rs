@@ -8,10 +8,11 @@
 //! what it received (to drop duplicates), and, for a room, its membership: broadcasts sent
 //! while the client is away are buffered for it. A session whose client stays away longer
 //! than the grace period is dropped. Tokens are never logged.
+//!
+//! With a Redis backplane, a session in a room also lives in Redis (its record, and the
+//! room's history): another server can resume it (docs/session-protocol.md §8).
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -21,7 +22,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::backplane::Origin;
 use super::batch::{self, BatchWriter};
+use super::history::{random_u64, History, Lost, Record, StreamEntry, StreamId, StreamMembership};
+use super::metrics::{Counter, Metrics};
 use super::rooms::{Membership, Rooms};
 use super::shutdown::{Phase, PhaseWatch};
 use super::upgrade::Socket;
@@ -35,6 +39,38 @@ const ACK_EVERY: u64 = 64;
 const ACK_DELAY: Duration = Duration::from_millis(20);
 /// Expired tokens remembered, to tell "expired" from "unknown".
 const TOMBSTONES: usize = 10_000;
+/// A session's record in Redis is brought up to date at most this often while it changes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+/// ... and at least this often (its expiry pushed back) while it does not.
+const CHECKPOINT_REFRESH: Duration = Duration::from_secs(10);
+
+/// The sessions' values in `/metrics`.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionCounters {
+    resumes: Counter,
+    remote_resumes: Counter,
+    gaps: Counter,
+}
+
+impl SessionCounters {
+    /// Registers the session counters in `metrics`.
+    pub(crate) fn register(metrics: &Metrics) -> Self {
+        SessionCounters {
+            resumes: metrics.counter(
+                "unisock_session_resumes_total",
+                "Acknowledged sessions resumed (on this server, or rebuilt here from Redis).",
+            ),
+            remote_resumes: metrics.counter(
+                "unisock_session_remote_resumes_total",
+                "Acknowledged sessions rebuilt here from their record and room history in Redis (resumed on another server than the last one).",
+            ),
+            gaps: metrics.counter(
+                "unisock_session_gaps_total",
+                "Session resumes that end in a gap reported to the client: a new session instead (unknown, expired, history trimmed, Redis unavailable), or messages dropped on overflow.",
+            ),
+        }
+    }
+}
 
 /// Where a session's messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,8 +103,7 @@ struct StoreInner {
     tombstones: Mutex<(VecDeque<String>, HashSet<String>)>,
     limits: SessionLimits,
     rooms: Rooms,
-    keys: (RandomState, RandomState),
-    counter: AtomicU64,
+    counters: SessionCounters,
 }
 
 /// One session.
@@ -82,6 +117,23 @@ pub(crate) struct ServerSession {
     /// Identifies the connection currently attached (each attach takes a new number).
     attached: AtomicU64,
     room: Mutex<Option<RoomLink>>,
+    /// In a room with a backplane: the session lives in Redis too.
+    shared: Option<Shared>,
+}
+
+/// What a session in a room with a backplane needs to keep its record in Redis.
+#[derive(Debug)]
+struct Shared {
+    history: Arc<History>,
+    rooms: Rooms,
+    /// The record's Redis key (from the token's hash).
+    key: String,
+    room: String,
+    notify_self: bool,
+    /// The session's id in the room's stream entries.
+    sid: u64,
+    /// The connection that opened it (for the room's local fan-out).
+    conn: u64,
 }
 
 #[derive(Debug)]
@@ -91,11 +143,53 @@ struct State {
     detached_since: Option<Instant>,
     /// The room evicted this session (it fell too far behind): it ends.
     evicted: bool,
+    /// Shared sessions: (outgoing seq, stream id) of the messages not acknowledged yet.
+    ids: VecDeque<(u64, StreamId)>,
+    /// Shared sessions: an outgoing seq and its stream id, from which another server can
+    /// number the stream (`None`: Redis was unavailable when the session began; it cannot
+    /// move to another server).
+    anchor: Option<(u64, StreamId)>,
+    /// Shared sessions: the last stream entry taken (live messages at or before it are
+    /// already in).
+    last_id: StreamId,
+    /// Shared sessions: the record in Redis is behind.
+    dirty: bool,
+}
+
+impl State {
+    fn new(ack: AckState) -> Self {
+        State {
+            ack,
+            detached_since: None,
+            evicted: false,
+            ids: VecDeque::new(),
+            anchor: None,
+            last_id: StreamId::ZERO,
+            dirty: false,
+        }
+    }
+
+    /// The client acknowledged everything up to `acked`: the anchor moves up to it.
+    fn advance_anchor(&mut self, acked: u64) {
+        while let Some(&(seq, id)) = self.ids.front() {
+            if seq > acked {
+                break;
+            }
+            self.ids.pop_front();
+            if self.anchor.is_some() {
+                self.anchor = Some((seq, id));
+                self.dirty = true;
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
 struct RoomLink {
-    membership: Membership,
+    /// Without a backplane: the session's place in the local room.
+    membership: Option<Membership>,
+    /// With one: its place among the room's session members.
+    _stream: Option<StreamMembership>,
     /// The task moving the room's broadcasts into the replay buffer.
     drain: tokio::task::AbortHandle,
 }
@@ -111,53 +205,101 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionStore {
-    pub(crate) fn new(limits: SessionLimits, rooms: Rooms) -> Self {
+    pub(crate) fn new(limits: SessionLimits, rooms: Rooms, counters: SessionCounters) -> Self {
         SessionStore {
             inner: Arc::new(StoreInner {
                 sessions: Mutex::default(),
                 tombstones: Mutex::default(),
                 limits,
                 rooms,
-                keys: (RandomState::new(), RandomState::new()),
-                counter: AtomicU64::new(0),
+                counters,
             }),
         }
     }
 
-    /// A fresh unguessable token: 128 bits of SipHash keyed with the process's random
-    /// `RandomState` keys, over a counter.
+    /// A fresh unguessable token: 128 bits from the OS's CSPRNG.
     fn new_token(&self) -> String {
-        let n = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        let a = self.inner.keys.0.hash_one(n);
-        let b = self.inner.keys.1.hash_one(!n);
-        format!("{a:016x}{b:016x}")
+        format!("{:016x}{:016x}", random_u64(), random_u64())
     }
 
     /// Resumes the session `token` (or starts one), for a client that received everything up
     /// to `received`; attaches the calling connection. Returns the session, how it went, and
     /// the attachment number.
-    fn open(
+    ///
+    /// In a room with a backplane, a session this server does not have, or that another
+    /// server has served since, is rebuilt from its record and the room's history in Redis.
+    async fn open(
         &self,
         token: &str,
         received: u64,
         route: &Route,
         conn: u64,
     ) -> Result<(Arc<ServerSession>, Status, u64), Violation> {
+        let history = match (route, self.inner.rooms.history()) {
+            (Route::Room { .. }, Some(history)) => Some(Arc::clone(history)),
+            _ => None,
+        };
+        let mut lost = None;
         if !token.is_empty() {
-            let found = lock(&self.inner.sessions).get(token).cloned();
-            match found {
-                Some(session) if &session.route == route => {
+            let mut local = lock(&self.inner.sessions)
+                .get(token)
+                .filter(|session| &session.route == route)
+                .cloned();
+            if let Some(history) = &history {
+                match history.record(token).await {
+                    // Another room (or notify_self) than the session's: unknown, as on one
+                    // server.
+                    Ok(Some((record, _)))
+                        if !matches!(route, Route::Room { name, notify_self }
+                            if *name == record.room && *notify_self == record.notify_self) =>
                     {
-                        let mut state = lock(&session.state);
-                        if received >= state.ack.next_seq() {
-                            return Err(Violation("resume claims messages never sent"));
-                        }
-                        state.detached_since = None;
+                        lost = Some(Status::Unknown);
+                        local = None;
                     }
-                    let attachment = session.attach();
-                    return Ok((session, Status::Resumed, attachment));
+                    Ok(Some((record, owner))) if local.is_none() || !history.is_mine(&owner) => {
+                        if let Some(stale) = local.take() {
+                            // Served elsewhere since: what this server has is out of date.
+                            self.forget(&stale);
+                        }
+                        match self
+                            .rebuild(history, token, record, received, route, conn)
+                            .await
+                        {
+                            Ok(session) => {
+                                self.inner.counters.resumes.inc();
+                                self.inner.counters.remote_resumes.inc();
+                                let attachment = session.attach();
+                                self.insert(&session);
+                                return Ok((session, Status::Resumed, attachment));
+                            }
+                            Err(Rebuild::Violation(v)) => return Err(v),
+                            Err(Rebuild::Lost(why)) => {
+                                tracing::debug!(?why, "session not resumable from Redis");
+                                lost = Some(match why {
+                                    Lost::Trimmed => Status::Expired,
+                                    Lost::Unavailable => Status::Unknown,
+                                });
+                            }
+                        }
+                    }
+                    // Not in Redis (expired or never there) and not here: unknown below.
+                    Ok(None) if local.is_none() => lost = Some(Status::Unknown),
+                    // This server's own, or Redis unavailable: as on a single server.
+                    _ => {}
                 }
-                _ => {}
+            }
+            if let (Some(session), None) = (local, lost) {
+                {
+                    let mut state = lock(&session.state);
+                    if received >= state.ack.next_seq() {
+                        return Err(Violation("resume claims messages never sent"));
+                    }
+                    state.detached_since = None;
+                    state.dirty = true;
+                }
+                self.inner.counters.resumes.inc();
+                let attachment = session.attach();
+                return Ok((session, Status::Resumed, attachment));
             }
         }
         let status = if token.is_empty() {
@@ -165,19 +307,33 @@ impl SessionStore {
         } else if lock(&self.inner.tombstones).1.contains(token) {
             Status::Expired
         } else {
-            Status::Unknown
+            lost.unwrap_or(Status::Unknown)
         };
+        if status != Status::New {
+            self.inner.counters.gaps.inc();
+        }
+        let session = match (route, history) {
+            (Route::Room { name, notify_self }, Some(history)) => {
+                self.start_shared(history, name, *notify_self, route, conn)
+                    .await
+            }
+            _ => self.start_local(route, conn),
+        };
+        let attachment = session.attach();
+        self.insert(&session);
+        Ok((session, status, attachment))
+    }
+
+    /// A new session without a backplane (echo, or a room on this server only).
+    fn start_local(&self, route: &Route, conn: u64) -> Arc<ServerSession> {
         let session = Arc::new(ServerSession {
             token: self.new_token(),
             route: route.clone(),
-            state: Mutex::new(State {
-                ack: AckState::new(self.inner.limits.buffer),
-                detached_since: None,
-                evicted: false,
-            }),
+            state: Mutex::new(State::new(AckState::new(self.inner.limits.buffer))),
             changes: watch::channel(0).0,
             attached: AtomicU64::new(0),
             room: Mutex::new(None),
+            shared: None,
         });
         if let Route::Room { name, .. } = route {
             let (membership, mut inbox) = self.inner.rooms.join(name, conn);
@@ -190,16 +346,140 @@ impl SessionStore {
                     session.push(from_ws(message));
                 }
                 if let Some(session) = weak.upgrade() {
-                    lock(&session.state).evicted = true;
-                    session.changed();
+                    session.evict();
                 }
             });
             *lock(&session.room) = Some(RoomLink {
-                membership,
+                membership: Some(membership),
+                _stream: None,
                 drain: drain.abort_handle(),
             });
         }
-        let attachment = session.attach();
+        session
+    }
+
+    /// A new session in a room with a backplane: it takes the room's messages from the
+    /// stream, from the room's last message on, and has a record in Redis.
+    async fn start_shared(
+        &self,
+        history: Arc<History>,
+        name: &str,
+        notify_self: bool,
+        route: &Route,
+        conn: u64,
+    ) -> Arc<ServerSession> {
+        let token = self.new_token();
+        // Joined before asking where the room stands: nothing published later is missed
+        // (what was published before is dropped by its id).
+        let (stream, rx) = history.members.join(name);
+        let start = history.last_id(name).await;
+        if let Some(start) = start {
+            history.members.started(name, start);
+        }
+        let mut state = State::new(AckState::new(self.inner.limits.buffer));
+        // Redis unavailable: from about now (stream ids are Redis's clock in milliseconds).
+        state.last_id = start.unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            StreamId(u64::try_from(now.as_millis()).unwrap_or(u64::MAX), 0)
+        });
+        state.anchor = start.map(|id| (0, id));
+        let shared = Shared {
+            key: history.record_key(&token),
+            history,
+            rooms: self.inner.rooms.clone(),
+            room: name.to_owned(),
+            notify_self,
+            sid: random_u64(),
+            conn,
+        };
+        let session = Arc::new(ServerSession {
+            token,
+            route: route.clone(),
+            state: Mutex::new(state),
+            changes: watch::channel(0).0,
+            attached: AtomicU64::new(0),
+            room: Mutex::new(None),
+            shared: Some(shared),
+        });
+        session.link_stream(stream, rx);
+        session.claim().await;
+        session
+    }
+
+    /// Rebuilds the session `token` of `record` from the room's history in Redis.
+    async fn rebuild(
+        &self,
+        history: &Arc<History>,
+        token: &str,
+        record: Record,
+        received: u64,
+        route: &Route,
+        conn: u64,
+    ) -> Result<Arc<ServerSession>, Rebuild> {
+        // Live messages first, then the history: nothing falls in between (what comes both
+        // ways is dropped by its id).
+        let (stream, rx) = history.members.join(&record.room);
+        let entries = history
+            .since(&record.room, record.anchor, history.range_limit())
+            .await
+            .map_err(Rebuild::Lost)?;
+        history.members.started(
+            &record.room,
+            entries.last().map_or(record.anchor, |entry| entry.id),
+        );
+        // The client's messages the session published: the record may be a little behind.
+        let inbound = entries
+            .iter()
+            .filter(|entry| entry.sid == record.sid)
+            .map(|entry| entry.inseq)
+            .fold(record.received, u64::max);
+        let mut state = State::new(AckState::resumed_at(
+            self.inner.limits.buffer,
+            record.seq + 1,
+            inbound,
+        ));
+        state.last_id = entries.last().map_or(record.anchor, |entry| entry.id);
+        state.anchor = Some((record.seq, record.anchor));
+        state.dirty = true;
+        for entry in entries {
+            if entry.sid == record.sid && !record.notify_self {
+                continue;
+            }
+            state.push_entry(entry, self.inner.limits.buffer.max_messages);
+        }
+        if received >= state.ack.next_seq() {
+            return Err(Rebuild::Violation(Violation(
+                "resume claims messages never sent",
+            )));
+        }
+        state.advance_anchor(received);
+        let session = Arc::new(ServerSession {
+            token: token.to_owned(),
+            route: route.clone(),
+            state: Mutex::new(state),
+            changes: watch::channel(0).0,
+            attached: AtomicU64::new(0),
+            room: Mutex::new(None),
+            shared: Some(Shared {
+                history: Arc::clone(history),
+                rooms: self.inner.rooms.clone(),
+                key: history.record_key(token),
+                room: record.room,
+                notify_self: record.notify_self,
+                sid: record.sid,
+                conn,
+            }),
+        });
+        session.link_stream(stream, rx);
+        // This server owns it now: the previous one's late checkpoints are refused.
+        session.claim().await;
+        Ok(session)
+    }
+
+    /// Adds `session`, making room if the store is full.
+    fn insert(&self, session: &Arc<ServerSession>) {
         let mut sessions = lock(&self.inner.sessions);
         if sessions.len() >= self.inner.limits.max_sessions {
             // Full: the session detached the longest goes (its client will hear "expired").
@@ -213,8 +493,23 @@ impl SessionStore {
                 }
             }
         }
-        sessions.insert(session.token.clone(), session.clone());
-        Ok((session, status, attachment))
+        sessions.insert(session.token.clone(), Arc::clone(session));
+    }
+
+    /// Drops a session that another server has taken over (no tombstone: it lives on).
+    fn forget(&self, session: &Arc<ServerSession>) {
+        {
+            let mut sessions = lock(&self.inner.sessions);
+            if sessions
+                .get(&session.token)
+                .is_some_and(|current| Arc::ptr_eq(current, session))
+            {
+                sessions.remove(&session.token);
+            }
+        }
+        lock(&session.room).take();
+        // Its connection, if one is still attached, ends as superseded.
+        session.attach();
     }
 
     /// The connection with attachment number `attachment` ended: the grace period starts.
@@ -224,6 +519,7 @@ impl SessionStore {
         }
         let since = Instant::now();
         lock(&session.state).detached_since = Some(since);
+        session.checkpoint();
         let store = self.clone();
         let weak = Arc::downgrade(session);
         let grace = self.inner.limits.grace;
@@ -265,6 +561,124 @@ impl SessionStore {
         while tombstones.0.len() > TOMBSTONES {
             if let Some(old) = tombstones.0.pop_front() {
                 tombstones.1.remove(&old);
+            }
+        }
+    }
+}
+
+/// Why a session could not be rebuilt from Redis.
+#[derive(Debug)]
+enum Rebuild {
+    Lost(Lost),
+    Violation(Violation),
+}
+
+impl State {
+    /// Takes a stream entry (shared sessions) as the next outgoing message.
+    fn push_entry(&mut self, entry: StreamEntry, max_ids: usize) {
+        let seq = self.ack.push_evicting(from_ws(entry.message));
+        self.ids.push_back((seq, entry.id));
+        // Bounded like the replay buffer (an older anchor stays valid, just less precise).
+        while self.ids.len() > max_ids.saturating_add(1) {
+            self.ids.pop_front();
+        }
+    }
+}
+
+impl ServerSession {
+    /// Starts moving the room's stream entries from `rx` into the replay buffer.
+    fn link_stream(
+        self: &Arc<Self>,
+        stream: StreamMembership,
+        mut rx: tokio::sync::mpsc::Receiver<StreamEntry>,
+    ) {
+        let weak: Weak<ServerSession> = Arc::downgrade(self);
+        let drain = tokio::spawn(async move {
+            while let Some(entry) = rx.recv().await {
+                let Some(session) = weak.upgrade() else {
+                    return;
+                };
+                session.take_entry(entry);
+            }
+            if let Some(session) = weak.upgrade() {
+                session.evict();
+            }
+        });
+        *lock(&self.room) = Some(RoomLink {
+            membership: None,
+            _stream: Some(stream),
+            drain: drain.abort_handle(),
+        });
+    }
+
+    /// A live stream entry for a shared session: queued unless already taken, or its own
+    /// message without `notify_self`.
+    fn take_entry(&self, entry: StreamEntry) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        {
+            let mut state = lock(&self.state);
+            if entry.id <= state.last_id {
+                return;
+            }
+            state.last_id = entry.id;
+            if entry.sid == shared.sid && !shared.notify_self {
+                return;
+            }
+            let max_ids = state.ack.unacked_len().max(1024);
+            state.push_entry(entry, max_ids);
+        }
+        self.changed();
+    }
+
+    fn evict(&self) {
+        lock(&self.state).evicted = true;
+        self.changed();
+    }
+
+    /// The session's record as it stands, if it has one.
+    fn record(&self, state: &State) -> Option<Record> {
+        let shared = self.shared.as_ref()?;
+        let (seq, anchor) = state.anchor?;
+        Some(Record {
+            room: shared.room.clone(),
+            notify_self: shared.notify_self,
+            sid: shared.sid,
+            seq,
+            anchor,
+            received: state.ack.received(),
+        })
+    }
+
+    /// Queues a write of the session's record to Redis (shared sessions only).
+    fn checkpoint(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let record = {
+            let mut state = lock(&self.state);
+            state.dirty = false;
+            self.record(&state)
+        };
+        if let Some(record) = record {
+            shared.history.checkpoint(&shared.key, record);
+        }
+    }
+
+    /// Writes the session's record now, as this server's (shared sessions only).
+    async fn claim(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let record = {
+            let mut state = lock(&self.state);
+            state.dirty = false;
+            self.record(&state)
+        };
+        if let Some(record) = record {
+            if !shared.history.claim(&shared.key, &record).await {
+                tracing::warn!("Redis backplane: could not write a session's record; it may not resume on another server");
             }
         }
     }
@@ -355,7 +769,7 @@ pub(crate) async fn serve(
         Ok(_) => return violation(socket, Violation("expected a hello frame")).await,
         Err(v) => return violation(socket, v).await,
     };
-    let (session, status, attachment) = match store.open(&token, received, &route, conn) {
+    let (session, status, attachment) = match store.open(&token, received, &route, conn).await {
         Ok(opened) => opened,
         Err(v) => return violation(socket, v).await,
     };
@@ -368,6 +782,7 @@ pub(crate) async fn serve(
     };
     let end = run(
         socket,
+        store,
         &session,
         status,
         received,
@@ -381,6 +796,10 @@ pub(crate) async fn serve(
         let removed = lock(&store.inner.sessions).remove(&session.token);
         if let Some(removed) = removed {
             store.bury(&removed);
+        }
+        if let Some(shared) = &session.shared {
+            // Nor elsewhere: it missed messages, its numbering no longer follows the stream.
+            shared.history.end(&shared.key).await;
         }
     }
     end
@@ -399,8 +818,10 @@ impl Drop for Attached<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     socket: &mut Socket,
+    store: &SessionStore,
     session: &Arc<ServerSession>,
     status: Status,
     received: u64,
@@ -416,6 +837,10 @@ async fn run(
         } else {
             1
         };
+        if next > received + 1 {
+            // The client reports messages dropped on overflow.
+            store.inner.counters.gaps.inc();
+        }
         let acked = state.ack.received();
         // The welcome carries the ack: nothing is due on this connection yet.
         let _ = state.ack.ack_frame();
@@ -431,6 +856,8 @@ async fn run(
         return SessionEnd::Gone;
     }
     let mut ack_deadline: Option<Instant> = None;
+    // Shared sessions: when the record in Redis was last brought up to date.
+    let mut checkpointed = Instant::now();
     // A ping from the client is answered with an ack on the next round.
     let mut ping_answer = false;
     let mut writer = BatchWriter::default();
@@ -479,6 +906,22 @@ async fn run(
                 None => std::future::pending().await,
             }
         };
+        let checkpoint_at = match &session.shared {
+            Some(_) if lock(&session.state).dirty => Some(checkpointed + CHECKPOINT_EVERY),
+            Some(_) => Some(checkpointed + CHECKPOINT_REFRESH),
+            None => None,
+        };
+        if checkpoint_at.is_some_and(|at| at <= Instant::now()) {
+            session.checkpoint();
+            checkpointed = Instant::now();
+            continue;
+        }
+        let checkpoint_timer = async {
+            match checkpoint_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = phase.reached(Phase::Closing) => {
                 let goodbye = close(socket, 1001, "server shutting down");
@@ -491,6 +934,7 @@ async fn run(
                 }
             }
             () = ack_timer => {}
+            () = checkpoint_timer => {}
             incoming = socket.next() => {
                 // Then whatever else has already arrived (bounded), so that one write and one
                 // flush carry the answers to a burst.
@@ -524,7 +968,21 @@ fn on_frame(session: &Arc<ServerSession>, message: Message) -> Result<bool, Viol
     match frame {
         Frame::Data { seq, ack, message } => {
             state.ack.on_ack(ack)?;
+            state.advance_anchor(ack);
             if state.ack.on_data(seq)? == Received::Duplicate {
+                return Ok(false);
+            }
+            state.dirty = true;
+            if let Some(shared) = &session.shared {
+                drop(state);
+                let origin = Origin {
+                    sid: shared.sid,
+                    inseq: seq,
+                };
+                let message = to_ws(message);
+                shared
+                    .rooms
+                    .publish_from_session(&shared.room, shared.conn, origin, &message);
                 return Ok(false);
             }
             match &session.route {
@@ -534,15 +992,22 @@ fn on_frame(session: &Arc<ServerSession>, message: Message) -> Result<bool, Viol
                 }
                 Route::Room { notify_self, .. } => {
                     drop(state);
-                    if let Some(room) = &*lock(&session.room) {
-                        room.membership.publish(&to_ws(message), *notify_self);
+                    if let Some(membership) = lock(&session.room)
+                        .as_ref()
+                        .and_then(|room| room.membership.as_ref())
+                    {
+                        membership.publish(&to_ws(message), *notify_self);
                     }
                 }
             }
         }
-        Frame::Ack { ack } => state.ack.on_ack(ack)?,
+        Frame::Ack { ack } => {
+            state.ack.on_ack(ack)?;
+            state.advance_anchor(ack);
+        }
         Frame::Ping { ack } => {
             state.ack.on_ack(ack)?;
+            state.advance_anchor(ack);
             return Ok(true);
         }
         Frame::Hello { .. } | Frame::Welcome { .. } => {

@@ -342,6 +342,22 @@ impl AckState {
         }
     }
 
+    /// A session rebuilt elsewhere (the server resuming another server's session from Redis):
+    /// its next message gets `next_seq`, and everything up to `received` was received.
+    #[cfg(feature = "server")]
+    pub(crate) fn resumed_at(limits: Limits, next_seq: u64, received: u64) -> Self {
+        let next_seq = next_seq.max(1);
+        AckState {
+            limits,
+            next_seq,
+            unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            first_unacked: next_seq,
+            received,
+            ack_sent: received,
+        }
+    }
+
     /// Whether a message of `size` bytes fits into the replay buffer (one message of any size
     /// fits into an empty one).
     pub(crate) fn has_room(&self, size: usize) -> bool {
