@@ -406,6 +406,30 @@ async fn a_server_without_sessions_gives_plain_websocket_and_says_so() {
     );
 }
 
+#[tokio::test]
+async fn a_session_client_that_never_answers_pings_is_dropped_and_its_session_kept() {
+    let server = TestServer::start(ServerConfig {
+        ping_interval: Some(Duration::from_millis(250)),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut dead = raw_session_client(server.addr).await;
+    dead.send(frame("0123456789abcdef0123456789abcdef", 'H', "0"))
+        .await
+        .unwrap();
+    let welcome = raw_next(&mut dead).await.unwrap().into_text().unwrap();
+    let token = welcome.trim_end_matches("W2.0.1'").to_owned();
+    // From now on it answers nothing, like a peer whose machine died.
+    server.settles_at(0, 1, STEP).await;
+    server.settles_at(0, 0, STEP).await;
+    // Its session waits for the client's next connection, within the grace period.
+    let mut back = raw_session_client(server.addr).await;
+    back.send(frame(&token, 'H', "0")).await.unwrap();
+    let welcome = raw_next(&mut back).await.unwrap().into_text().unwrap();
+    assert!(welcome.ends_with("W1.0.1'"), "resumed: {welcome}");
+    drop(dead);
+}
+
 type Raw =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

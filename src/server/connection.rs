@@ -181,7 +181,9 @@ async fn exchange(
     counters: &ServerCounters,
 ) -> End {
     if let Mode::Session { store, route } = mode {
-        let end = sessions::serve(socket, &store, route, id, phase, shutdown_timeout).await;
+        let liveness = Liveness::new(ping_interval);
+        let end =
+            sessions::serve(socket, &store, route, id, phase, shutdown_timeout, liveness).await;
         return End::Session(end);
     }
     let mut client_close = None;

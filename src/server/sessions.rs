@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use super::backplane::Origin;
 use super::batch::{self, BatchWriter};
 use super::history::{random_u64, History, Lost, Record, StreamEntry, StreamId, StreamMembership};
+use super::liveness::{Check, Liveness};
 use super::metrics::{Counter, Metrics};
 use super::rooms::{Membership, Rooms};
 use super::shutdown::{Phase, PhaseWatch};
@@ -756,6 +757,7 @@ pub(crate) async fn serve(
     conn: u64,
     mut phase: PhaseWatch,
     shutdown_timeout: Duration,
+    liveness: Liveness,
 ) -> SessionEnd {
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.next()).await {
         Ok(Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_))))) => {
@@ -789,6 +791,7 @@ pub(crate) async fn serve(
         attachment,
         &mut phase,
         shutdown_timeout,
+        liveness,
     )
     .await;
     if matches!(end, SessionEnd::Evicted) {
@@ -828,6 +831,7 @@ async fn run(
     attachment: u64,
     phase: &mut PhaseWatch,
     shutdown_timeout: Duration,
+    mut liveness: Liveness,
 ) -> SessionEnd {
     let mut changes = session.changes.subscribe();
     let (welcome, mut send_next) = {
@@ -935,12 +939,26 @@ async fn run(
             }
             () = ack_timer => {}
             () = checkpoint_timer => {}
+            check = liveness.check() => match check {
+                Check::Alive => {}
+                // Written out with the next round's flush.
+                Check::Ping => {
+                    if writer.feed(socket, WsMessage::Ping(Default::default())).await.is_err() {
+                        return SessionEnd::Gone;
+                    }
+                }
+                // A dead peer: the session waits for its client's next connection.
+                Check::Gone => return SessionEnd::Gone,
+            },
             incoming = socket.next() => {
                 // Then whatever else has already arrived (bounded), so that one write and one
                 // flush carry the answers to a burst.
                 let mut incoming = Some(incoming);
                 let mut round = 0;
                 while let Some(next) = incoming.take() {
+                    if let Some(Ok(_)) = &next {
+                        liveness.heard();
+                    }
                     match next {
                         Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
                             match on_frame(session, from_ws(message)) {
