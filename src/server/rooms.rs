@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -27,9 +27,6 @@ pub(crate) const MEMBER_INBOX: usize = 256;
 /// How long [`Membership::publish_paced`] waits for room in members' full inboxes (all of
 /// them together, per message) before evicting those still full.
 pub(crate) const SLOW_MEMBER_GRACE: Duration = Duration::from_secs(2);
-
-/// While a member's inbox is over its byte limit, how often a waiting publisher looks again.
-const BYTES_RECHECK: Duration = Duration::from_millis(1);
 
 /// All rooms, by name.
 #[derive(Clone, Debug)]
@@ -54,15 +51,42 @@ struct Room {
 #[derive(Clone, Debug)]
 struct Outbox {
     tx: mpsc::Sender<Message>,
-    queued: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
 }
 
 /// A member's inbox: messages from the room for its client.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     rx: mpsc::Receiver<Message>,
-    /// Bytes waiting in `rx`, shared with the room's [`Outbox`].
-    queued: Arc<AtomicUsize>,
+    backlog: Arc<Backlog>,
+}
+
+/// What waits in a member's inbox, shared by the room's [`Outbox`] and the [`Inbox`].
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Bytes waiting.
+    bytes: AtomicUsize,
+    /// Publishers waiting for `bytes` to go down (see [`Outbox::offer_until`]).
+    waiters: AtomicUsize,
+    /// Signalled when the member takes a message while publishers wait.
+    drained: Notify,
+}
+
+impl Backlog {
+    /// Whether a message of `size` bytes fits under `limit` (one always fits when empty).
+    fn fits(&self, size: usize, limit: usize) -> bool {
+        let bytes = self.bytes.load(Ordering::SeqCst);
+        bytes == 0 || bytes.saturating_add(size) <= limit
+    }
+
+    /// The member took a message of `size` bytes: wakes waiting publishers, if any (a plain
+    /// load when there are none, which is the usual case).
+    fn taken(&self, size: usize) {
+        self.bytes.fetch_sub(size, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.drained.notify_waiters();
+        }
+    }
 }
 
 /// A connection's place in a room; leaves the room (and removes an empty room) when dropped.
@@ -141,10 +165,10 @@ impl Rooms {
     /// Adds connection `conn` to room `name` (created if needed).
     pub(crate) fn join(&self, name: &str, conn: u64) -> (Membership, Inbox) {
         let (tx, rx) = mpsc::channel(MEMBER_INBOX);
-        let queued = Arc::new(AtomicUsize::new(0));
+        let backlog = Arc::new(Backlog::default());
         let outbox = Outbox {
             tx,
-            queued: Arc::clone(&queued),
+            backlog: Arc::clone(&backlog),
         };
         let mut rooms = lock(&self.rooms);
         let room = Arc::clone(rooms.entry(name.to_owned()).or_default());
@@ -157,7 +181,7 @@ impl Rooms {
             room,
             conn,
         };
-        (membership, Inbox { rx, queued })
+        (membership, Inbox { rx, backlog })
     }
 
     /// Number of rooms with at least one member.
@@ -203,12 +227,11 @@ fn fan_out(room: &Room, name: &str, limit: usize, message: &Message, skip: Optio
         if Some(conn) == skip {
             continue;
         }
-        let queued = outbox.queued.load(Ordering::Acquire);
-        if queued > 0 && queued.saturating_add(size) > limit {
+        if !outbox.backlog.fits(size, limit) {
             evicted.push(conn);
             continue;
         }
-        outbox.queued.fetch_add(size, Ordering::AcqRel);
+        outbox.backlog.bytes.fetch_add(size, Ordering::AcqRel);
         match outbox.tx.try_send(message.clone()) {
             Ok(()) => delivered += 1,
             // Full: too slow. Closed: that connection is ending. Either way, out.
@@ -233,13 +256,12 @@ impl Outbox {
     /// Puts `message` (`size` bytes) in the inbox if it has room (in messages, and in bytes:
     /// `limit`, though an empty inbox takes one message of any size); never waits.
     fn offer(&self, message: &Message, size: usize, limit: usize) -> Offer {
-        let queued = self.queued.load(Ordering::Acquire);
-        if queued > 0 && queued.saturating_add(size) > limit {
+        if !self.backlog.fits(size, limit) {
             return Offer::Full;
         }
         match self.tx.try_reserve() {
             Ok(permit) => {
-                self.queued.fetch_add(size, Ordering::AcqRel);
+                self.backlog.bytes.fetch_add(size, Ordering::AcqRel);
                 permit.send(message.clone());
                 Offer::Taken
             }
@@ -260,18 +282,24 @@ impl Outbox {
             let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, self.tx.reserve()).await else {
                 return false;
             };
-            let queued = self.queued.load(Ordering::Acquire);
-            if queued == 0 || queued.saturating_add(size) <= limit {
-                self.queued.fetch_add(size, Ordering::AcqRel);
+            if self.backlog.fits(size, limit) {
+                self.backlog.bytes.fetch_add(size, Ordering::AcqRel);
                 permit.send(message.clone());
                 return true;
             }
-            // A slot but too many bytes waiting: give the slot back and look again shortly.
+            // A slot but too many bytes waiting: give the slot back and wait until the member
+            // takes a message. Registered before looking again, so no wake-up is missed.
             drop(permit);
-            if Instant::now() >= deadline {
+            let drained = self.backlog.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            self.backlog.waiters.fetch_add(1, Ordering::SeqCst);
+            let woke = self.backlog.fits(size, limit)
+                || tokio::time::timeout_at(deadline, drained).await.is_ok();
+            self.backlog.waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woke {
                 return false;
             }
-            tokio::time::sleep(BYTES_RECHECK.min(deadline - Instant::now())).await;
         }
     }
 }
@@ -331,7 +359,7 @@ impl Inbox {
     /// was queued before has been taken.
     pub(crate) async fn recv(&mut self) -> Option<Message> {
         let message = self.rx.recv().await?;
-        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        self.backlog.taken(message.len());
         Some(message)
     }
 
@@ -339,7 +367,7 @@ impl Inbox {
     /// (then [`recv`](Self::recv) says so for good).
     pub(crate) fn try_recv(&mut self) -> Option<Message> {
         let message = self.rx.try_recv().ok()?;
-        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        self.backlog.taken(message.len());
         Some(message)
     }
 }
@@ -372,7 +400,7 @@ mod tests {
         loop {
             match inbox.rx.try_recv() {
                 Ok(message) => {
-                    inbox.queued.fetch_sub(message.len(), Ordering::AcqRel);
+                    inbox.backlog.taken(message.len());
                     taken += 1;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => return (taken, false),
@@ -432,6 +460,38 @@ mod tests {
         }
         let mut inbox_b = reader.await.unwrap();
         assert_eq!(drain(&mut inbox_b), (0, false), "all taken, still a member");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_publish_over_the_byte_limit_waits_for_the_drain_not_a_poll() {
+        let rooms = Rooms::new(1000);
+        let (a, _inbox_a) = rooms.join("r", 1);
+        let (_b, mut inbox_b) = rooms.join("r", 2);
+        let big = Message::binary(vec![0u8; 800]);
+        assert_eq!(a.publish_paced(&big, false).await, 1);
+        // Over the byte limit (a free slot, though): waits, and the member's take wakes it.
+        let publishing = tokio::spawn({
+            let big = big.clone();
+            async move { (a.publish_paced(&big, false).await, Instant::now(), a) }
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            !publishing.is_finished(),
+            "waits while the bytes do not fit"
+        );
+        let taken_at = Instant::now();
+        assert_eq!(inbox_b.recv().await, Some(big.clone()));
+        let (delivered, published_at, a) = publishing.await.unwrap();
+        assert_eq!(delivered, 1);
+        assert_eq!(
+            published_at, taken_at,
+            "woken by the take itself, on virtual time"
+        );
+        // Nobody takes: evicted after the grace period.
+        let started = Instant::now();
+        assert_eq!(a.publish_paced(&big, false).await, 0);
+        assert_eq!(started.elapsed(), SLOW_MEMBER_GRACE);
+        assert_eq!(drain(&mut inbox_b), (1, true));
     }
 
     #[test]
