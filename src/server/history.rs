@@ -223,6 +223,9 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1";
 
+/// Sequence numbers in a record beyond this are treated as a malformed record.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+
 /// The owner of a session that ended for good.
 const ENDED: &str = "-";
 
@@ -371,7 +374,9 @@ impl History {
                 anchor: StreamId::parse(fields.get("x")?.as_bytes())?,
                 received: fields.get("r")?.parse().ok()?,
             })
-        })();
+        })()
+        // Far beyond any real session: not to be counted on (no overflow further on).
+        .filter(|record| record.seq < MAX_SEQ && record.received < MAX_SEQ);
         // A malformed record is as good as none.
         Ok(record.map(|record| (record, fields.get("owner").cloned().unwrap_or_default())))
     }
