@@ -638,6 +638,60 @@ mod tests {
     }
 
     #[test]
+    fn stream_answers_parse_and_garbage_is_refused() {
+        use redis::Value::{Array, BulkString, Int, Nil};
+        let (header, payload) = {
+            // A real entry, as the publish script stores it.
+            let message = Message::text("hi");
+            let header = crate::server::backplane::tests_support::header(7, 9, &message);
+            (header, b"hi".to_vec())
+        };
+        let entry = |id: &str| {
+            Array(vec![
+                BulkString(id.as_bytes().to_vec()),
+                Array(vec![
+                    BulkString(b"h".to_vec()),
+                    BulkString(header.clone()),
+                    BulkString(b"p".to_vec()),
+                    BulkString(payload.clone()),
+                ]),
+            ])
+        };
+        let entries = parse_entries(Array(vec![entry("1-0"), entry("2-5")])).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (entries[1].id, entries[1].sid, entries[1].inseq),
+            (StreamId(2, 5), 7, 9)
+        );
+        assert_eq!(entries[0].message, Message::text("hi"));
+        assert_eq!(parse_entries(Array(vec![])), Some(vec![]));
+        // Not an answer to XRANGE: refused, never a panic.
+        for bad in [
+            Nil,
+            Int(1),
+            Array(vec![Int(1)]),
+            Array(vec![Array(vec![BulkString(b"x".to_vec()), Array(vec![])])]),
+            Array(vec![Array(vec![BulkString(b"1-0".to_vec())])]),
+        ] {
+            assert_eq!(parse_entries(bad), None);
+        }
+        // An entry that is not a room message is skipped.
+        let other = Array(vec![
+            BulkString(b"3-0".to_vec()),
+            Array(vec![BulkString(b"x".to_vec()), BulkString(b"y".to_vec())]),
+        ]);
+        assert_eq!(parse_entries(Array(vec![other])), Some(vec![]));
+        let info = Array(vec![
+            BulkString(b"length".to_vec()),
+            Int(100),
+            BulkString(b"entries-added".to_vec()),
+            Int(300),
+        ]);
+        assert_eq!(stream_counts(&info), Some((100, 300)));
+        assert_eq!(stream_counts(&Array(vec![Int(1)])), None);
+    }
+
+    #[test]
     fn sha1_is_lower_case_hex() {
         assert_eq!(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
