@@ -9,7 +9,9 @@
 //! stream: seq `S + k` is the `k`-th entry after the entry of seq `S` (skipping the session's
 //! own messages without `notify_self`). Its record (a hash `{prefix}session:{sha1(token)}`,
 //! expiring after the grace period) says where that numbering stands; another server rebuilds
-//! the session from the record and the stream.
+//! the session from the record and the stream. After its subscription was down, a server
+//! catches its session members up from the stream (`backplane.rs`), so their numbering keeps
+//! following it.
 
 use std::collections::HashMap;
 use std::fmt;
