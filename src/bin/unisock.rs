@@ -4,7 +4,7 @@
 //! unisock serve [--port 9001] [--bind 127.0.0.1] [--root www] [--pkg pkg]
 //!               [--max-connections N] [--max-message-size BYTES] [--allowed-origin O]...
 //!               [--no-sessions] [--session-grace SECONDS]
-//!               [--redis redis://HOST:PORT]
+//!               [--redis redis://HOST:PORT [--redis-history MESSAGES]]
 //! unisock connect ws://HOST/PATH [--header NAME:VALUE]... [--protocol P]... [--reconnect]
 //!               [--binary] [--binary-format hex|base64] [--json] [--connect-timeout S] [--ca PEM]
 //! ```
@@ -93,6 +93,10 @@ struct ServeArgs {
     /// password is never logged.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// With --redis: about how many messages of each room Redis keeps, so that acknowledged
+    /// sessions can resume on another server (a session away for longer resumes with a gap).
+    #[arg(long, value_name = "MESSAGES", requires = "redis", default_value_t = RedisConfig::new("").history_max_len)]
+    redis_history: usize,
 }
 
 /// A duration in seconds on the command line: a finite number, not negative.
@@ -115,7 +119,10 @@ impl ServeArgs {
             sessions: !self.no_sessions,
             session_grace: std::time::Duration::try_from_secs_f64(self.session_grace)
                 .unwrap_or(ServerConfig::default().session_grace),
-            redis: self.redis.map(RedisConfig::new),
+            redis: self.redis.map(|url| RedisConfig {
+                history_max_len: self.redis_history,
+                ..RedisConfig::new(url)
+            }),
             ping_interval: std::time::Duration::try_from_secs_f64(self.ping_interval)
                 .ok()
                 .filter(|interval| !interval.is_zero()),

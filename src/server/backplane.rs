@@ -1006,6 +1006,19 @@ fn random_id() -> u128 {
     (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
+/// Envelope headers for other modules' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// The header the publish script stores for `message` from session `sid`, `inseq`.
+    pub(crate) fn header(sid: u64, inseq: u64, message: &Message) -> Vec<u8> {
+        Envelope::encode(1, 2, 3, Origin { sid, inseq }, message)
+            .expect("a data message")
+            .0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,9 @@
 //! stream: seq `S + k` is the `k`-th entry after the entry of seq `S` (skipping the session's
 //! own messages without `notify_self`). Its record (a hash `{prefix}session:{sha1(token)}`,
 //! expiring after the grace period) says where that numbering stands; another server rebuilds
-//! the session from the record and the stream.
+//! the session from the record and the stream. After its subscription was down, a server
+//! catches its session members up from the stream (`backplane.rs`), so their numbering keeps
+//! following it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -223,6 +225,9 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1";
 
+/// Sequence numbers in a record beyond this are treated as a malformed record.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+
 /// The owner of a session that ended for good.
 const ENDED: &str = "-";
 
@@ -371,7 +376,9 @@ impl History {
                 anchor: StreamId::parse(fields.get("x")?.as_bytes())?,
                 received: fields.get("r")?.parse().ok()?,
             })
-        })();
+        })()
+        // Far beyond any real session: not to be counted on (no overflow further on).
+        .filter(|record| record.seq < MAX_SEQ && record.received < MAX_SEQ);
         // A malformed record is as good as none.
         Ok(record.map(|record| (record, fields.get("owner").cloned().unwrap_or_default())))
     }
@@ -630,6 +637,60 @@ mod tests {
         assert_eq!(StreamId::parse(b"a-1"), None);
         assert!(StreamId(5, 3) < StreamId(5, 4) && StreamId(5, 9) < StreamId(6, 0));
         assert_eq!(StreamId(12, 0).to_string(), "12-0");
+    }
+
+    #[test]
+    fn stream_answers_parse_and_garbage_is_refused() {
+        use redis::Value::{Array, BulkString, Int, Nil};
+        let (header, payload) = {
+            // A real entry, as the publish script stores it.
+            let message = Message::text("hi");
+            let header = crate::server::backplane::tests_support::header(7, 9, &message);
+            (header, b"hi".to_vec())
+        };
+        let entry = |id: &str| {
+            Array(vec![
+                BulkString(id.as_bytes().to_vec()),
+                Array(vec![
+                    BulkString(b"h".to_vec()),
+                    BulkString(header.clone()),
+                    BulkString(b"p".to_vec()),
+                    BulkString(payload.clone()),
+                ]),
+            ])
+        };
+        let entries = parse_entries(Array(vec![entry("1-0"), entry("2-5")])).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            (entries[1].id, entries[1].sid, entries[1].inseq),
+            (StreamId(2, 5), 7, 9)
+        );
+        assert_eq!(entries[0].message, Message::text("hi"));
+        assert_eq!(parse_entries(Array(vec![])), Some(vec![]));
+        // Not an answer to XRANGE: refused, never a panic.
+        for bad in [
+            Nil,
+            Int(1),
+            Array(vec![Int(1)]),
+            Array(vec![Array(vec![BulkString(b"x".to_vec()), Array(vec![])])]),
+            Array(vec![Array(vec![BulkString(b"1-0".to_vec())])]),
+        ] {
+            assert_eq!(parse_entries(bad), None);
+        }
+        // An entry that is not a room message is skipped.
+        let other = Array(vec![
+            BulkString(b"3-0".to_vec()),
+            Array(vec![BulkString(b"x".to_vec()), BulkString(b"y".to_vec())]),
+        ]);
+        assert_eq!(parse_entries(Array(vec![other])), Some(vec![]));
+        let info = Array(vec![
+            BulkString(b"length".to_vec()),
+            Int(100),
+            BulkString(b"entries-added".to_vec()),
+            Int(300),
+        ]);
+        assert_eq!(stream_counts(&info), Some((100, 300)));
+        assert_eq!(stream_counts(&Array(vec![Int(1)])), None);
     }
 
     #[test]

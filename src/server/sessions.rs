@@ -435,10 +435,11 @@ impl SessionStore {
             .iter()
             .filter(|entry| entry.sid == record.sid)
             .map(|entry| entry.inseq)
-            .fold(record.received, u64::max);
+            .fold(record.received, u64::max)
+            .min(super::history::MAX_SEQ);
         let mut state = State::new(AckState::resumed_at(
             self.inner.limits.buffer,
-            record.seq + 1,
+            record.seq.saturating_add(1),
             inbound,
         ));
         state.last_id = entries.last().map_or(record.anchor, |entry| entry.id);
