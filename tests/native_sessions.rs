@@ -627,3 +627,51 @@ async fn overhead_of_sessions_on_a_pipelined_echo() {
         rtt_off * 1e6
     );
 }
+
+#[tokio::test]
+async fn a_live_member_that_reads_too_slowly_gets_a_gap_not_a_protocol_error() {
+    // The session's buffer holds 8 messages of 64 KiB; the client's app reads nothing while
+    // 400 are said (25 MiB, far beyond what the sockets buffer), then reads everything.
+    const SIZE: usize = 64 << 10;
+    let config = ServerConfig {
+        session_buffer_messages: 8,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config).await;
+    let url = format!("ws://{}/rooms/slow", server.addr);
+    let options = Options {
+        receive_buffer: 1,
+        ..session_options()
+    };
+    let (_tx, mut slow) = unisock::connect(&url, options).await.unwrap();
+    expect_open(&mut slow, false).await;
+    let (mut speaker, _speaker_rx) = unisock::connect(&url, Options::default()).await.unwrap();
+    for i in 0..400u32 {
+        let mut payload = vec![0u8; SIZE];
+        payload[..4].copy_from_slice(&i.to_be_bytes());
+        tokio::time::timeout(STEP, speaker.send(Message::binary(payload)))
+            .await
+            .expect("the speaker is not held back")
+            .unwrap();
+    }
+    let (mut last, mut errors, mut gaps) = (None::<u32>, Vec::new(), Vec::new());
+    while last != Some(399) {
+        match next_event(&mut slow).await {
+            Event::Message(message) => {
+                let n = u32::from_be_bytes(message.as_bytes()[..4].try_into().unwrap());
+                assert!(
+                    last.is_none_or(|last| n > last),
+                    "in order: {n} after {last:?}"
+                );
+                last = Some(n);
+            }
+            Event::Gap(gap) => gaps.push(gap),
+            Event::Error(error) => errors.push(error.to_string()),
+            Event::Open { .. } | Event::Session { .. } | Event::Reconnecting { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    println!("gaps {gaps:?}");
+    assert!(!gaps.is_empty(), "the overflow is reported");
+    assert!(errors.is_empty(), "no error, only the gap: {errors:?}");
+}

@@ -733,6 +733,9 @@ pub(crate) enum SessionEnd {
     Violation(&'static str),
     /// Closed with 1013: fell behind its room.
     Evicted,
+    /// Closed with 1013: its buffer dropped messages this connection had not sent yet. The
+    /// session is kept: its resume reports the gap (`Overflow`).
+    Overflowed,
     /// No Hello in time.
     NoHello,
 }
@@ -745,6 +748,9 @@ impl std::fmt::Display for SessionEnd {
             SessionEnd::Superseded => f.write_str("session taken over by a newer connection"),
             SessionEnd::Violation(what) => write!(f, "closed with 1002 ({what})"),
             SessionEnd::Evicted => f.write_str("closed with 1013 (too slow for its room)"),
+            SessionEnd::Overflowed => f.write_str(
+                "closed with 1013 (session buffer overflowed), session kept for its resume",
+            ),
             SessionEnd::NoHello => f.write_str("no session hello in time"),
         }
     }
@@ -868,11 +874,14 @@ async fn run(
     let mut writer = BatchWriter::default();
     loop {
         // Everything the replay buffer holds beyond what this connection wrote.
-        let (frames, evicted) = {
+        let (frames, evicted, overflowed) = {
             let mut state = lock(&session.state);
             let mut frames = Vec::new();
-            send_next = send_next.max(state.ack.first_unacked());
-            while send_next < state.ack.next_seq() {
+            // Messages dropped from a full buffer before this connection sent them: the client
+            // cannot be told on this connection (numbers never skip), so it resumes, and the
+            // Welcome of its resume reports the gap.
+            let overflowed = send_next < state.ack.first_unacked();
+            while !overflowed && send_next < state.ack.next_seq() {
                 frames.extend(state.ack.data_frame(send_next));
                 send_next += 1;
             }
@@ -888,8 +897,12 @@ async fn run(
             } else if ack_deadline.is_none() {
                 ack_deadline = Some(Instant::now() + ACK_DELAY);
             }
-            (frames, state.evicted)
+            (frames, state.evicted, overflowed)
         };
+        if overflowed {
+            close(socket, 1013, "too slow: the session buffer overflowed").await;
+            return SessionEnd::Overflowed;
+        }
         for frame in frames {
             if writer.feed(socket, to_ws(frame)).await.is_err() {
                 return SessionEnd::Gone;
