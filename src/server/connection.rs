@@ -182,8 +182,10 @@ async fn exchange(
 ) -> End {
     if let Mode::Session { store, route } = mode {
         let liveness = Liveness::new(ping_interval);
-        let end =
-            sessions::serve(socket, &store, route, id, phase, shutdown_timeout, liveness).await;
+        // Boxed: the session loop's state is large, and inline it would make every
+        // connection's task that large, sessions or not (idle memory per connection).
+        let serving = sessions::serve(socket, &store, route, id, phase, shutdown_timeout, liveness);
+        let end = Box::pin(serving).await;
         return End::Session(end);
     }
     let mut client_close = None;
