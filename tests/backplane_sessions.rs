@@ -12,6 +12,8 @@
 mod fault_proxy;
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/session_events.rs"]
+mod session_events;
 #[path = "support/test_server.rs"]
 mod test_server;
 
@@ -21,6 +23,7 @@ use std::time::Duration;
 use fault_proxy::{Cut, FaultProxy};
 use futures::{SinkExt, StreamExt};
 use redis_server::RedisServer;
+use session_events::{expect_open, next_interesting};
 use test_server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,6 +36,14 @@ use unisock::{
 
 /// Upper bound for any single wait.
 const STEP: Duration = Duration::from_secs(10);
+
+/// The next event, within [`STEP`] (for `session_events`).
+async fn next_event(rx: &mut unisock::Receiver) -> Event {
+    tokio::time::timeout(STEP, rx.next())
+        .await
+        .expect("an event in time")
+        .expect("an event")
+}
 
 /// A server on the backplane of `redis`, keeping about `history` messages per room.
 async fn start_server(redis: &RedisServer, history: usize) -> TestServer {
@@ -99,36 +110,6 @@ async fn wait_metric(addr: SocketAddr, name: &str, ok: impl Fn(i64) -> bool) -> 
         assert!(Instant::now() < deadline, "metric {name} still {value}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-/// The next event that is not an error or a reconnect notice.
-async fn next_interesting(rx: &mut unisock::Receiver) -> Event {
-    loop {
-        let event = tokio::time::timeout(STEP, rx.next())
-            .await
-            .expect("an event in time")
-            .expect("an event");
-        match event {
-            Event::Error(error) => println!("error: {error}"),
-            Event::Reconnecting { .. } => {}
-            other => return other,
-        }
-    }
-}
-
-async fn expect_open(rx: &mut unisock::Receiver, resumed: bool) {
-    let open = next_interesting(rx).await;
-    assert!(
-        matches!(open, Event::Open { ref protocol } if protocol == "unisock.v1"),
-        "{open:?}"
-    );
-    assert_eq!(
-        next_interesting(rx).await,
-        Event::Session {
-            acknowledged: true,
-            resumed
-        }
-    );
 }
 
 /// A plain WebSocket client of the room on server `addr`.

@@ -20,9 +20,12 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "support/session_cuts.rs"]
 mod session_cuts;
+#[path = "support/session_events.rs"]
+mod session_events;
 #[path = "support/browser.rs"]
 mod support;
 use session_cuts::{Seen, COUNT, CUTS, CUT_KINDS};
+use session_events::{expect_open, next_interesting};
 use support::{echo_url, next_event, sleep_ms};
 
 fn now() -> Duration {
@@ -89,30 +92,6 @@ fn session_options() -> Options {
             app_ping: None,
         }))
         .session(SessionOptions::default())
-}
-
-async fn next_interesting(rx: &mut unisock::Receiver) -> Event {
-    loop {
-        match next_event(rx).await {
-            Event::Error(_) | Event::Reconnecting { .. } => {}
-            other => return other,
-        }
-    }
-}
-
-async fn expect_open(rx: &mut unisock::Receiver, resumed: bool) {
-    let open = next_interesting(rx).await;
-    assert!(
-        matches!(open, Event::Open { ref protocol } if protocol == "unisock.v1"),
-        "{open:?}"
-    );
-    assert_eq!(
-        next_interesting(rx).await,
-        Event::Session {
-            acknowledged: true,
-            resumed
-        }
-    );
 }
 
 #[wasm_bindgen_test]

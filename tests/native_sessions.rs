@@ -7,6 +7,8 @@
 mod common;
 #[path = "support/session_cuts.rs"]
 mod session_cuts;
+#[path = "support/session_events.rs"]
+mod session_events;
 #[path = "support/test_server.rs"]
 mod test_server;
 
@@ -19,6 +21,7 @@ use common::fault_proxy::{Cut, FaultProxy};
 use common::{next_event, STEP};
 use futures::{SinkExt, StreamExt};
 use session_cuts::{Seen, COUNT, CUTS, CUT_KINDS};
+use session_events::{expect_open, next_interesting};
 use test_server::TestServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -53,33 +56,6 @@ async fn proxied(config: ServerConfig) -> (TestServer, FaultProxy) {
     let server = TestServer::start(config).await;
     let proxy = FaultProxy::start(server.addr).await.unwrap();
     (server, proxy)
-}
-
-/// The next event that is not an error or a reconnect notice.
-async fn next_interesting(rx: &mut unisock::Receiver) -> Event {
-    loop {
-        match next_event(rx).await {
-            Event::Error(error) => println!("error: {error}"),
-            Event::Reconnecting { .. } => {}
-            other => return other,
-        }
-    }
-}
-
-/// Expects `Open` then `Session { acknowledged: true, resumed }`.
-async fn expect_open(rx: &mut unisock::Receiver, resumed: bool) {
-    let open = next_interesting(rx).await;
-    assert!(
-        matches!(open, Event::Open { ref protocol } if protocol == "unisock.v1"),
-        "{open:?}"
-    );
-    assert_eq!(
-        next_interesting(rx).await,
-        Event::Session {
-            acknowledged: true,
-            resumed
-        }
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
