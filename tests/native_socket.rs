@@ -308,3 +308,61 @@ fn async_senders_clone_into_the_same_connection() {
         assert_eq!(texts, ["one", "two"]);
     });
 }
+
+/// Senders write straight into an idle connection and queue behind anything already queued
+/// (src/session/direct.rs). Several threads sending at once, with large messages that make
+/// the socket push back now and then, must still see each thread's messages echoed whole, in
+/// its order, none lost.
+#[test]
+fn clones_sending_from_several_threads_keep_each_threads_order() {
+    const THREADS: u32 = 4;
+    const PER_THREAD: u32 = 400;
+    // Every 40th message is large enough to fill the socket's buffers for a moment.
+    const LARGE: usize = 512 * 1024;
+    let url = echo_server();
+    let socket = Socket::connect(&format!("{url}/echo"), Options::default()).unwrap();
+    let senders: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    let mut payload = [thread.to_be_bytes(), i.to_be_bytes()].concat();
+                    if i % 40 == 39 {
+                        payload.resize(LARGE, 0x5a);
+                    }
+                    socket.send(Message::binary(payload)).unwrap();
+                    // Pauses let the queue drain, so that senders find it empty (and write
+                    // directly) as often as they find it busy.
+                    if i % 4 == 3 {
+                        std::thread::sleep(Duration::from_micros(300));
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut next = vec![0u32; THREADS as usize];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while next.iter().any(|&n| n < PER_THREAD) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "echoes so far: {next:?}"
+        );
+        match socket.recv_timeout(STEP).expect("echoes in time") {
+            Some(Event::Message(Message::Binary(bytes))) => {
+                let thread = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+                let i = u32::from_be_bytes(bytes[4..8].try_into().unwrap());
+                assert_eq!(i, next[thread], "thread {thread}: out of order or lost");
+                let expected_len = if i % 40 == 39 { LARGE } else { 8 };
+                assert_eq!(bytes.len(), expected_len, "thread {thread}, message {i}");
+                assert!(bytes[8..].iter().all(|&b| b == 0x5a), "payload intact");
+                next[thread] += 1;
+            }
+            Some(Event::Open { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert_eq!(socket.buffered_amount(), 0, "everything went out");
+}

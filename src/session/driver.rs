@@ -12,6 +12,7 @@ use futures::channel::mpsc;
 use futures::StreamExt;
 
 use super::ack::{AckState, Frame, Received, Violation};
+use super::direct::SharedConnection;
 use super::outlet::{Gone, Outlet};
 use super::shared::{Command, Shared};
 use crate::transport::{Connection, Incoming, Transport};
@@ -39,7 +40,7 @@ pub(crate) enum End {
 }
 
 pub(crate) struct Driver<'a, T: Transport> {
-    pub(crate) connection: T::Connection,
+    connection: SharedConnection<T::Connection>,
     commands: &'a mut mpsc::UnboundedReceiver<Command>,
     commands_done: &'a mut bool,
     outlet: &'a mut dyn Outlet,
@@ -68,6 +69,13 @@ pub(crate) struct Driver<'a, T: Transport> {
     preamble: VecDeque<Event>,
     /// The acknowledged session, when this connection runs one.
     session: Option<SessionDriver<'a, T>>,
+}
+
+impl<T: Transport> Drop for Driver<'_, T> {
+    fn drop(&mut self) {
+        // Also when the task is dropped midway: handles must not keep the connection alive.
+        self.shared.end_direct();
+    }
 }
 
 /// The driver's part of an acknowledged session.
@@ -113,6 +121,11 @@ impl<'a, T: Transport> Driver<'a, T> {
         });
         let protocol = connection.protocol().to_owned();
         let has_platform_buffer = connection.buffered_probe().is_some();
+        let connection = SharedConnection::new(connection);
+        // An acknowledged session numbers every message in the driver: no direct writes.
+        if parts.session.is_none() {
+            parts.shared.allow_direct(connection.writer());
+        }
         let session = parts.session.map(|(state, ack_delay)| SessionDriver {
             send_next: state.first_unacked(),
             state,
@@ -148,14 +161,16 @@ impl<'a, T: Transport> Driver<'a, T> {
     /// written when it ends are lost in flight; they leave the queue's accounting.
     pub(crate) async fn run(mut self) -> End {
         let end = std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.take_direct_writes(true);
         self.shared.end_failure();
         self.shared
             .dequeue(self.unflushed_messages, self.unflushed_bytes);
         if let End::Failed(error) = &end {
             // Tell the peer why (1002, 1007, 1009), best effort and bounded in time.
             let code = error.close_code();
-            if code != 1006 && self.connection.start_close(code, "").is_ok() {
-                let flush = std::future::poll_fn(|cx| self.connection.poll_flush(cx));
+            let started = code != 1006 && self.connection.get().start_close(code, "").is_ok();
+            if started {
+                let flush = std::future::poll_fn(|cx| self.connection.get().poll_flush(cx));
                 let timeout = T::sleep(self.close_timeout);
                 let _ = futures::future::select(Box::pin(flush), Box::pin(timeout)).await;
             }
@@ -168,6 +183,21 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
         }
         end
+    }
+
+    /// Takes the direct writes the socket pushed back on into this driver's flush accounting;
+    /// with `end`, first stops handles from writing directly.
+    fn take_direct_writes(&mut self, end: bool) {
+        let (messages, bytes) = if end {
+            self.shared.end_direct()
+        } else {
+            self.shared.take_direct_unflushed()
+        };
+        if messages > 0 {
+            self.unflushed_messages += messages;
+            self.unflushed_bytes += bytes;
+            self.needs_flush = true;
+        }
     }
 
     fn closing(&self) -> bool {
@@ -189,7 +219,8 @@ impl<'a, T: Transport> Driver<'a, T> {
         };
         let mut progress = false;
         while session.send_next < session.state.next_seq() {
-            match self.connection.poll_ready(cx) {
+            let ready = self.connection.get().poll_ready(cx);
+            match ready {
                 Poll::Pending => break,
                 Poll::Ready(result) => result?,
             }
@@ -199,7 +230,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             let Some(frame) = session.state.data_frame(seq) else {
                 continue;
             };
-            self.connection.start_send(frame)?;
+            self.connection.get().start_send(frame)?;
             self.needs_flush = true;
             progress = true;
         }
@@ -231,10 +262,11 @@ impl<'a, T: Transport> Driver<'a, T> {
                 .get_or_insert_with(|| Box::pin(T::sleep(delay)));
             let timer_fired = timer.as_mut().poll(cx).is_ready();
             if due >= ACK_EVERY || timer_fired {
-                if let Poll::Ready(result) = self.connection.poll_ready(cx) {
+                let ready = self.connection.get().poll_ready(cx);
+                if let Poll::Ready(result) = ready {
                     result?;
                     let frame = session.state.ack_frame();
-                    self.connection.start_send(frame)?;
+                    self.connection.get().start_send(frame)?;
                     self.needs_flush = true;
                     session.ack_timer = None;
                     progress = true;
@@ -272,7 +304,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                 session.state.on_ack(ack)?;
                 // Answered at once, with whatever is acknowledged by now.
                 let frame = session.state.ack_frame();
-                self.connection.start_send(frame)?;
+                self.connection.get().start_send(frame)?;
                 self.needs_flush = true;
                 Ok(None)
             }
@@ -283,7 +315,7 @@ impl<'a, T: Transport> Driver<'a, T> {
     }
 
     fn start_close(&mut self, code: u16, reason: &str, by_user: bool) -> Result<(), Error> {
-        self.connection.start_close(code, reason)?;
+        self.connection.get().start_close(code, reason)?;
         self.needs_flush = true;
         self.by_user = by_user;
         self.shared.enter_closing();
@@ -299,6 +331,9 @@ impl<'a, T: Transport> Driver<'a, T> {
             // Read before the writes below: replies the consumer queued before going idle
             // are then surely written before the failure is reported.
             let consumer_caught_up = self.failure.is_some() && self.shared.consumer_caught_up();
+            // After that look: a reply the consumer wrote directly is flushed before a held-back
+            // failure is reported.
+            self.take_direct_writes(false);
 
             // Deliver what waits for the outlet (also tells whether we may read).
             let may_read = self.poll_outlet(cx).is_ready() && self.failure.is_none();
@@ -318,7 +353,8 @@ impl<'a, T: Transport> Driver<'a, T> {
                         break;
                     }
                 }
-                match self.connection.poll_ready(cx) {
+                let ready = self.connection.get().poll_ready(cx);
+                match ready {
                     Poll::Pending => break,
                     Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
                     Poll::Ready(Ok(())) => {}
@@ -343,7 +379,8 @@ impl<'a, T: Transport> Driver<'a, T> {
                             }
                             None => message,
                         };
-                        if let Err(e) = self.connection.start_send(message) {
+                        let sent = self.connection.get().start_send(message);
+                        if let Err(e) = sent {
                             return Poll::Ready(self.fail(e));
                         }
                         self.needs_flush = true;
@@ -370,7 +407,9 @@ impl<'a, T: Transport> Driver<'a, T> {
                 }
             }
             if self.needs_flush {
-                match self.connection.poll_flush(cx) {
+                let flushed = self.connection.get().poll_flush(cx);
+                self.shared.set_driver_flushing(flushed.is_pending());
+                match flushed {
                     Poll::Pending => {}
                     Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
                     Poll::Ready(Ok(())) => {
@@ -385,7 +424,8 @@ impl<'a, T: Transport> Driver<'a, T> {
 
             // Incoming, only while the outlet has room (or nobody listens at all).
             if may_read {
-                match self.connection.poll_next(cx) {
+                let incoming = self.connection.get().poll_next(cx);
+                match incoming {
                     Poll::Pending => {}
                     Poll::Ready(incoming) => {
                         progress = true;
@@ -538,9 +578,9 @@ impl<'a, T: Transport> Driver<'a, T> {
         }
         let sent = match (&mut self.session, &heartbeat.config.app_ping) {
             // The session's own ping, answered with an ack (on every target).
-            (Some(session), _) => self.connection.start_send(session.state.ping_frame()),
-            (None, Some(app)) => self.connection.start_send(app.ping.clone()),
-            (None, None) => self.connection.start_ping(),
+            (Some(session), _) => self.connection.get().start_send(session.state.ping_frame()),
+            (None, Some(app)) => self.connection.get().start_send(app.ping.clone()),
+            (None, None) => self.connection.get().start_ping(),
         };
         sent?;
         self.needs_flush = true;

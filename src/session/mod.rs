@@ -9,6 +9,7 @@
 
 pub(crate) mod ack;
 mod backoff;
+mod direct;
 mod driver;
 mod outlet;
 mod shared;

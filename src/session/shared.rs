@@ -7,6 +7,7 @@ use std::task::Waker;
 
 use futures::channel::mpsc;
 
+use super::direct::{DirectWrite, Written};
 use crate::transport::BufferedProbe;
 use crate::url::WsUrl;
 use crate::{Error, Message, Options, QueueLimits, ReadyState, WhenFull};
@@ -48,6 +49,15 @@ pub(crate) struct Shared {
     events_emitted: AtomicU64,
     events_taken: AtomicU64,
     consumer_waiting: AtomicBool,
+    /// The open connection, for handles to write into directly while nothing is queued
+    /// (`None` while connecting, closing, or in an acknowledged session).
+    direct: Mutex<Option<std::sync::Arc<dyn DirectWrite>>>,
+    /// Direct writes the socket pushed back on: in the connection's write buffer, counted as
+    /// queued, waiting for the driver to take them into its flush accounting.
+    direct_unflushed_messages: AtomicU64,
+    direct_unflushed_bytes: AtomicU64,
+    /// The driver's last flush could not finish: it waits for the socket to take more.
+    driver_flushing: AtomicBool,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +90,10 @@ impl Shared {
             events_emitted: AtomicU64::new(0),
             events_taken: AtomicU64::new(0),
             consumer_waiting: AtomicBool::new(false),
+            direct: Mutex::new(None),
+            direct_unflushed_messages: AtomicU64::new(0),
+            direct_unflushed_bytes: AtomicU64::new(0),
+            driver_flushing: AtomicBool::new(false),
         }
     }
 
@@ -269,6 +283,81 @@ impl Shared {
         (self.dequeued() >= seq).then_some(true)
     }
 
+    /// Lets handles write into the open connection directly (see [`super::direct`]).
+    pub(crate) fn allow_direct(&self, writer: std::sync::Arc<dyn DirectWrite>) {
+        self.driver_flushing.store(false, Ordering::Release);
+        *lock(&self.direct) = Some(writer);
+    }
+
+    /// Ends direct writes: once this returns, no handle writes into the connection any more.
+    /// Returns the direct writes still in the write buffer (messages, bytes), which the driver
+    /// has not taken yet.
+    pub(crate) fn end_direct(&self) -> (u64, u64) {
+        *lock(&self.direct) = None;
+        self.take_direct_unflushed()
+    }
+
+    /// Direct writes left in the write buffer since the last call (messages, bytes).
+    pub(crate) fn take_direct_unflushed(&self) -> (u64, u64) {
+        if self.direct_unflushed_messages.load(Ordering::Acquire) == 0 {
+            return (0, 0);
+        }
+        (
+            self.direct_unflushed_messages.swap(0, Ordering::AcqRel),
+            self.direct_unflushed_bytes.swap(0, Ordering::AcqRel),
+        )
+    }
+
+    /// Whether the driver waits for the socket to finish a flush (a direct write then tells it
+    /// to look again: it may have taken the driver's place as the socket's writer).
+    pub(crate) fn set_driver_flushing(&self, flushing: bool) {
+        self.driver_flushing.store(flushing, Ordering::Release);
+    }
+
+    /// Writes an accepted message straight into the connection when nothing is queued ahead of
+    /// it; hands it back when it has to be queued instead. Called with `accepted` locked, so
+    /// that direct and queued messages keep the order of their sequence numbers.
+    fn try_write_direct(&self, message: Message, size: u64) -> Result<(), Message> {
+        if self.queued_messages() > 0
+            || self.failure_pending.load(Ordering::Acquire)
+            || self.ready_state() != ReadyState::Open
+        {
+            return Err(message);
+        }
+        let slot = lock(&self.direct);
+        let Some(writer) = slot.as_ref() else {
+            return Err(message);
+        };
+        // Holding the slot: the driver cannot end direct writes halfway through this one.
+        let written = writer.try_write(message);
+        drop(slot);
+        match written {
+            Written::Flushed => {
+                self.dequeued.fetch_add(1, Ordering::AcqRel);
+                if self.driver_flushing.load(Ordering::Acquire) {
+                    self.wake_driver();
+                }
+                Ok(())
+            }
+            Written::Buffered => {
+                // Counted as queued until the driver's flush completes, like its own writes.
+                self.queued_messages.fetch_add(1, Ordering::AcqRel);
+                self.queued_bytes.fetch_add(size, Ordering::AcqRel);
+                self.direct_unflushed_bytes
+                    .fetch_add(size, Ordering::AcqRel);
+                self.direct_unflushed_messages
+                    .fetch_add(1, Ordering::AcqRel);
+                self.wake_driver();
+                Ok(())
+            }
+            Written::Declined(message) => {
+                // The connection may have broken or pushed back: let the driver look.
+                self.wake_driver();
+                Err(message)
+            }
+        }
+    }
+
     /// The remaining `messages` are handed back unsent.
     pub(crate) fn hand_back(&self, messages: u64, bytes: u64) {
         if messages > 0 {
@@ -338,6 +427,13 @@ impl Handle {
         {
             return Err(shared.queue_full_error());
         }
+        let message = match shared.try_write_direct(message, size as u64) {
+            Ok(()) => {
+                *accepted += 1;
+                return Ok(*accepted);
+            }
+            Err(message) => message,
+        };
         shared.queued_messages.fetch_add(1, Ordering::AcqRel);
         shared.queued_bytes.fetch_add(size as u64, Ordering::AcqRel);
         if self

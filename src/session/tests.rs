@@ -41,6 +41,11 @@ struct Wire {
     incoming: VecDeque<Incoming>,
     closed_with: Option<(u16, String)>,
     waker: Option<Waker>,
+    /// The socket takes nothing more for now: flushes wait (and wake this when it does).
+    flush_blocked: bool,
+    flush_waker: Option<Waker>,
+    /// Writes fail (the connection broke under them).
+    write_broken: bool,
 }
 
 #[derive(Default)]
@@ -149,11 +154,26 @@ impl Connection for FakeConnection {
         Poll::Ready(Ok(()))
     }
     fn start_send(&mut self, message: Message) -> Result<(), Error> {
-        self.wire(|wire| wire.sent.push(message));
-        Ok(())
+        self.wire(|wire| {
+            if wire.write_broken {
+                return Err(Error::Io {
+                    kind: std::io::ErrorKind::BrokenPipe,
+                    reason: "broken pipe".into(),
+                });
+            }
+            wire.sent.push(message);
+            Ok(())
+        })
     }
-    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.wire(|wire| {
+            if wire.flush_blocked {
+                wire.flush_waker = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
     }
     fn start_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
         // A cooperative peer: answers our close frame with the same code and reason.
@@ -263,6 +283,21 @@ impl Sim {
         let waker = world(|w| {
             w.wires[wire].incoming.push_back(incoming);
             w.wires[wire].waker.take()
+        });
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        self.run();
+    }
+
+    /// Changes how connection `wire`'s socket behaves; unblocking a flush wakes its writer.
+    fn set_wire(&mut self, wire: usize, f: impl FnOnce(&mut Wire)) {
+        let waker = world(|w| {
+            f(&mut w.wires[wire]);
+            let wire = &mut w.wires[wire];
+            (!wire.flush_blocked)
+                .then(|| wire.flush_waker.take())
+                .flatten()
         });
         if let Some(waker) = waker {
             waker.wake();
@@ -539,6 +574,61 @@ fn queued_while_down_goes_out_in_order_after_reconnect() {
     sim.handle.send(Message::text("e")).unwrap();
     sim.run();
     assert_eq!(sim.sent(1).last(), Some(&Message::text("e")));
+}
+
+#[test]
+fn an_idle_connection_is_written_directly_and_pushback_goes_to_the_driver() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    let shared = sim.handle.shared_arc();
+    // Nothing queued: the send itself writes, before the driver task runs at all.
+    let first = sim.handle.send(Message::text("a")).unwrap();
+    assert_eq!(sim.sent(0), [Message::text("a")]);
+    assert_eq!(shared.flushed(first), Some(true));
+
+    // The socket pushes back: the frame is written but not flushed, and counts as queued
+    // until the driver's flush completes.
+    sim.set_wire(0, |wire| wire.flush_blocked = true);
+    let second = sim.handle.send(Message::text("bb")).unwrap();
+    assert_eq!(sim.sent(0), [Message::text("a"), Message::text("bb")]);
+    assert_eq!(shared.buffered_amount(), 2);
+    assert_eq!(shared.flushed(second), None);
+    // Something is queued now: the next message waits for the driver, behind it.
+    let third = sim.handle.send(Message::text("ccc")).unwrap();
+    assert_eq!(sim.sent(0).len(), 2, "not written past the unflushed one");
+    sim.run();
+    assert_eq!(
+        sim.sent(0),
+        [
+            Message::text("a"),
+            Message::text("bb"),
+            Message::text("ccc")
+        ]
+    );
+    assert_eq!(shared.buffered_amount(), 5);
+    assert_eq!(shared.flushed(third), None);
+
+    sim.set_wire(0, |wire| wire.flush_blocked = false);
+    assert_eq!(shared.buffered_amount(), 0);
+    assert_eq!(shared.flushed(third), Some(true));
+    // Drained: direct again.
+    sim.handle.send(Message::text("d")).unwrap();
+    assert_eq!(sim.sent(0).last(), Some(&Message::text("d")));
+}
+
+#[test]
+fn a_direct_write_the_connection_refuses_is_queued_not_lost() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    let shared = sim.handle.shared_arc();
+    sim.set_wire(0, |wire| wire.write_broken = true);
+    let seq = sim.handle.send(Message::text("kept")).unwrap();
+    assert!(sim.sent(0).is_empty());
+    assert_eq!(shared.buffered_amount(), 4, "queued for the driver");
+    assert_eq!(shared.flushed(seq), None);
+    // The connection recovers before the driver gets to it: the queued message goes out.
+    world(|w| w.wires[0].write_broken = false);
+    sim.run();
+    assert_eq!(sim.sent(0), [Message::text("kept")]);
+    assert_eq!(shared.flushed(seq), Some(true));
 }
 
 #[test]
