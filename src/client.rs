@@ -162,11 +162,15 @@ impl Sink<Message> for Sender {
     }
 
     fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        self.try_send(message)
+        // Written at once when the connection is idle, flushed by `poll_flush`: a burst of
+        // messages goes out in one write.
+        self.last_sent = self.handle.feed(message)?;
+        Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let shared = self.handle.shared();
+        shared.try_flush_direct();
         let check = || match shared.flushed(self.last_sent) {
             Some(true) => Some(Ok(())),
             // Handed back unsent in the final close event.

@@ -14,25 +14,33 @@
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 
-use super::shared::lock;
+use super::shared::{lock, Shared};
 use crate::transport::{Connection, MaybeSend, MaybeSync};
 use crate::Message;
 
-/// What became of a direct write.
+/// What became of a direct write or flush.
 pub(crate) enum Written {
-    /// On the network (handed to the operating system or the browser).
+    /// On the network (handed to the operating system or the browser), with everything
+    /// written before it.
     Flushed,
-    /// In the connection's write buffer: the socket pushed back, the driver finishes the flush.
+    /// In the connection's write buffer, counted by [`Shared::direct_written`]: not flushed
+    /// yet (not asked to, or the socket pushed back).
     Buffered,
-    /// Not written: the caller queues it for the driver.
+    /// Not written (the connection is busy, full or broken): the caller queues the message
+    /// for the driver.
     Declined(Message),
 }
 
-/// The connection as handles see it: a message in, an outcome out.
+/// The connection as handles see it.
 pub(crate) trait DirectWrite: MaybeSend + MaybeSync {
-    /// Writes `message` and flushes without waiting. `Declined` hands it back untouched in
-    /// effect: nothing of it went out.
-    fn try_write(&self, message: Message) -> Written;
+    /// Writes `message`, then, with `flush`, flushes without waiting. The accounting
+    /// ([`Shared::direct_written`], [`Shared::direct_flushed`]) happens under the connection's
+    /// lock, so that it matches what the connection holds.
+    fn try_write(&self, shared: &Shared, message: Message, flush: bool) -> Written;
+
+    /// Flushes what direct writes left in the write buffer, without waiting. `false` when the
+    /// connection is busy or pushed back (the driver then finishes the flush).
+    fn try_flush(&self, shared: &Shared) -> bool;
 }
 
 /// The driver's connection, shareable with the handles' direct writes.
@@ -44,7 +52,7 @@ impl<C: Connection> SharedConnection<C> {
     }
 
     /// The connection, for one operation of the driver. Handles hold it only inside
-    /// [`DirectWrite::try_write`], which neither blocks nor calls back into unisock.
+    /// [`DirectWrite`] calls, which neither block nor call back into user code.
     pub(crate) fn get(&self) -> MutexGuard<'_, C> {
         lock(&self.0)
     }
@@ -53,31 +61,59 @@ impl<C: Connection> SharedConnection<C> {
     pub(crate) fn writer(&self) -> Arc<dyn DirectWrite> {
         Arc::new(SharedConnection(self.0.clone()))
     }
+
+    fn try_get(&self) -> Option<MutexGuard<'_, C>> {
+        match self.0.try_lock() {
+            Ok(connection) => Some(connection),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// Nobody waits on this waker: what cannot finish at once is left to the driver, which the
+/// caller wakes and which registers its own waker when it polls.
+fn no_waiting() -> Context<'static> {
+    Context::from_waker(Waker::noop())
 }
 
 impl<C: Connection> DirectWrite for SharedConnection<C> {
-    fn try_write(&self, message: Message) -> Written {
-        let mut connection = match self.0.try_lock() {
-            Ok(connection) => connection,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Written::Declined(message),
+    fn try_write(&self, shared: &Shared, message: Message, flush: bool) -> Written {
+        let Some(mut connection) = self.try_get() else {
+            return Written::Declined(message);
         };
-        // Nobody waits on this waker: a write that cannot finish now is left to the driver,
-        // which the caller wakes and which registers its own waker when it polls.
-        let mut cx = Context::from_waker(Waker::noop());
+        let mut cx = no_waiting();
         if !matches!(connection.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
             return Written::Declined(message);
         }
+        let size = message.len() as u64;
         // A clone shares the payload. If the write fails, the frame did not go out whole (the
         // connection broke under it): the message goes to the queue and, with the reconnect,
         // onto the next connection, as a queued one would have.
-        match connection.start_send(message.clone()) {
-            Err(_) => Written::Declined(message),
-            Ok(()) => match connection.poll_flush(&mut cx) {
-                Poll::Ready(Ok(())) => Written::Flushed,
-                Poll::Pending => Written::Buffered,
-                Poll::Ready(Err(_)) => Written::Declined(message),
-            },
+        if connection.start_send(message.clone()).is_err() {
+            return Written::Declined(message);
         }
+        shared.direct_written(size);
+        if flush && matches!(connection.poll_flush(&mut cx), Poll::Ready(Ok(()))) {
+            shared.direct_flushed();
+            return Written::Flushed;
+        }
+        // Unflushed, or the flush failed: the driver's next flush finishes it or finds the
+        // connection broken (the message is then lost in flight, like any written one).
+        Written::Buffered
+    }
+
+    fn try_flush(&self, shared: &Shared) -> bool {
+        let Some(mut connection) = self.try_get() else {
+            return false;
+        };
+        if matches!(
+            connection.poll_flush(&mut no_waiting()),
+            Poll::Ready(Ok(()))
+        ) {
+            shared.direct_flushed();
+            return true;
+        }
+        false
     }
 }

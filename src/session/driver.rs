@@ -185,17 +185,14 @@ impl<'a, T: Transport> Driver<'a, T> {
         end
     }
 
-    /// Takes the direct writes the socket pushed back on into this driver's flush accounting;
-    /// with `end`, first stops handles from writing directly.
+    /// Makes the next flush cover what direct writes left unflushed; with `end`, first stops
+    /// handles from writing directly (what they left unflushed is then this driver's).
     fn take_direct_writes(&mut self, end: bool) {
-        let (messages, bytes) = if end {
-            self.shared.end_direct()
-        } else {
-            self.shared.take_direct_unflushed()
-        };
-        if messages > 0 {
+        if end {
+            let (messages, bytes) = self.shared.end_direct();
             self.unflushed_messages += messages;
             self.unflushed_bytes += bytes;
+        } else if self.shared.has_direct_unflushed() {
             self.needs_flush = true;
         }
     }
@@ -374,12 +371,16 @@ impl<'a, T: Transport> Driver<'a, T> {
                                 session.send_next = seq + 1;
                                 match session.state.data_frame(seq) {
                                     Some(frame) => frame,
-                                    None => continue,
+                                    None => {
+                                        self.shared.left_channel();
+                                        continue;
+                                    }
                                 }
                             }
                             None => message,
                         };
                         let sent = self.connection.get().start_send(message);
+                        self.shared.left_channel();
                         if let Err(e) = sent {
                             return Poll::Ready(self.fail(e));
                         }
@@ -407,7 +408,15 @@ impl<'a, T: Transport> Driver<'a, T> {
                 }
             }
             if self.needs_flush {
-                let flushed = self.connection.get().poll_flush(cx);
+                let flushed = {
+                    let mut connection = self.connection.get();
+                    let flushed = connection.poll_flush(cx);
+                    if let Poll::Ready(Ok(())) = flushed {
+                        // Under the lock: exactly the direct writes this flush covered.
+                        self.shared.direct_flushed();
+                    }
+                    flushed
+                };
                 self.shared.set_driver_flushing(flushed.is_pending());
                 match flushed {
                     Poll::Pending => {}

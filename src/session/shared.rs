@@ -49,11 +49,13 @@ pub(crate) struct Shared {
     events_emitted: AtomicU64,
     events_taken: AtomicU64,
     consumer_waiting: AtomicBool,
+    /// Messages in the command channel, not yet taken and written by the driver.
+    in_channel: AtomicU64,
     /// The open connection, for handles to write into directly while nothing is queued
     /// (`None` while connecting, closing, or in an acknowledged session).
     direct: Mutex<Option<std::sync::Arc<dyn DirectWrite>>>,
-    /// Direct writes the socket pushed back on: in the connection's write buffer, counted as
-    /// queued, waiting for the driver to take them into its flush accounting.
+    /// Direct writes in the connection's write buffer, not flushed yet (also counted as
+    /// queued).
     direct_unflushed_messages: AtomicU64,
     direct_unflushed_bytes: AtomicU64,
     /// The driver's last flush could not finish: it waits for the socket to take more.
@@ -90,6 +92,7 @@ impl Shared {
             events_emitted: AtomicU64::new(0),
             events_taken: AtomicU64::new(0),
             consumer_waiting: AtomicBool::new(false),
+            in_channel: AtomicU64::new(0),
             direct: Mutex::new(None),
             direct_unflushed_messages: AtomicU64::new(0),
             direct_unflushed_bytes: AtomicU64::new(0),
@@ -290,16 +293,43 @@ impl Shared {
     }
 
     /// Ends direct writes: once this returns, no handle writes into the connection any more.
-    /// Returns the direct writes still in the write buffer (messages, bytes), which the driver
-    /// has not taken yet.
+    /// Returns the direct writes still unflushed (messages, bytes), which the driver has not
+    /// taken yet.
     pub(crate) fn end_direct(&self) -> (u64, u64) {
         *lock(&self.direct) = None;
         self.take_direct_unflushed()
     }
 
-    /// Direct writes left in the write buffer since the last call (messages, bytes).
-    pub(crate) fn take_direct_unflushed(&self) -> (u64, u64) {
-        if self.direct_unflushed_messages.load(Ordering::Acquire) == 0 {
+    /// A direct write went into the connection's write buffer (called under its lock): it
+    /// counts as queued until a flush. The first one unflushed wakes the driver, so that it
+    /// goes out even if nobody flushes.
+    pub(crate) fn direct_written(&self, size: u64) {
+        self.queued_messages.fetch_add(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_add(size, Ordering::AcqRel);
+        self.direct_unflushed_bytes
+            .fetch_add(size, Ordering::AcqRel);
+        if self
+            .direct_unflushed_messages
+            .fetch_add(1, Ordering::AcqRel)
+            == 0
+        {
+            self.wake_driver();
+        }
+    }
+
+    /// The connection flushed (called under its lock): every direct write so far is out.
+    pub(crate) fn direct_flushed(&self) {
+        let (messages, bytes) = self.take_direct_unflushed();
+        self.dequeue(messages, bytes);
+    }
+
+    /// Whether direct writes wait in the write buffer for a flush.
+    pub(crate) fn has_direct_unflushed(&self) -> bool {
+        self.direct_unflushed_messages.load(Ordering::Acquire) > 0
+    }
+
+    fn take_direct_unflushed(&self) -> (u64, u64) {
+        if !self.has_direct_unflushed() {
             return (0, 0);
         }
         (
@@ -314,52 +344,63 @@ impl Shared {
         self.driver_flushing.store(flushing, Ordering::Release);
     }
 
-    /// Writes an accepted message straight into the connection when nothing is queued ahead of
-    /// it; hands it back when it has to be queued instead. Called with `accepted` locked, so
-    /// that direct and queued messages keep the order of their sequence numbers.
-    fn try_write_direct(&self, message: Message, size: u64) -> Result<(), Message> {
-        if self.queued_messages() > 0
-            || self.failure_pending.load(Ordering::Acquire)
-            || self.ready_state() != ReadyState::Open
-        {
+    /// Runs `write` on the direct writer, if direct writes are allowed now.
+    fn with_direct<R>(&self, write: impl FnOnce(&dyn DirectWrite) -> R) -> Option<R> {
+        if self.failure_pending.load(Ordering::Acquire) || self.ready_state() != ReadyState::Open {
+            return None;
+        }
+        // Holding the slot: the driver cannot end direct writes halfway through this one.
+        let slot = lock(&self.direct);
+        let result = write(slot.as_deref()?);
+        drop(slot);
+        if self.driver_flushing.load(Ordering::Acquire) {
+            self.wake_driver();
+        }
+        Some(result)
+    }
+
+    /// Writes an accepted message straight into the connection when no message waits in the
+    /// queue ahead of it; hands it back when it has to be queued instead. Called with
+    /// `accepted` locked, so that direct and queued messages keep the order of their sequence
+    /// numbers.
+    fn try_write_direct(&self, message: Message, flush: bool) -> Result<(), Message> {
+        if self.in_channel.load(Ordering::Acquire) > 0 {
             return Err(message);
         }
-        let slot = lock(&self.direct);
-        let Some(writer) = slot.as_ref() else {
-            return Err(message);
-        };
-        // Holding the slot: the driver cannot end direct writes halfway through this one.
-        let written = writer.try_write(message);
-        drop(slot);
+        let mut message = Some(message);
+        let written = self.with_direct(|writer| {
+            writer.try_write(self, message.take().expect("written once"), flush)
+        });
         match written {
-            Written::Flushed => {
-                self.dequeued.fetch_add(1, Ordering::AcqRel);
-                if self.driver_flushing.load(Ordering::Acquire) {
-                    self.wake_driver();
-                }
-                Ok(())
-            }
-            Written::Buffered => {
-                // Counted as queued until the driver's flush completes, like its own writes.
-                self.queued_messages.fetch_add(1, Ordering::AcqRel);
-                self.queued_bytes.fetch_add(size, Ordering::AcqRel);
-                self.direct_unflushed_bytes
-                    .fetch_add(size, Ordering::AcqRel);
-                self.direct_unflushed_messages
-                    .fetch_add(1, Ordering::AcqRel);
-                self.wake_driver();
-                Ok(())
-            }
-            Written::Declined(message) => {
-                // The connection may have broken or pushed back: let the driver look.
+            Some(Written::Flushed | Written::Buffered) => Ok(()),
+            Some(Written::Declined(message)) => {
+                // The connection may be full or broken: let the driver look.
                 self.wake_driver();
                 Err(message)
+            }
+            None => Err(message.expect("not written")),
+        }
+    }
+
+    /// For `Sink::poll_flush`: flushes direct writes without waiting for the driver, when the
+    /// connection is free and takes them.
+    pub(crate) fn try_flush_direct(&self) {
+        if self.has_direct_unflushed() {
+            let flushed = self.with_direct(|writer| writer.try_flush(self));
+            if flushed != Some(true) {
+                self.wake_driver();
             }
         }
     }
 
+    /// The driver took a message out of the queue and wrote it (or tried to).
+    pub(crate) fn left_channel(&self) {
+        self.in_channel.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// The remaining `messages` are handed back unsent.
     pub(crate) fn hand_back(&self, messages: u64, bytes: u64) {
+        self.in_channel.fetch_sub(messages, Ordering::AcqRel);
         if messages > 0 {
             self.first_unsent
                 .store(self.dequeued() + 1, Ordering::Release);
@@ -405,6 +446,16 @@ impl Handle {
 
     /// Queues a message; returns its sequence number (for flush tracking).
     pub(crate) fn send(&self, message: Message) -> Result<u64, Error> {
+        self.send_with(message, true)
+    }
+
+    /// Like [`Handle::send`], for a caller that flushes later (`Sink::start_send`): a direct
+    /// write may stay in the connection's write buffer, with the next ones, until the flush.
+    pub(crate) fn feed(&self, message: Message) -> Result<u64, Error> {
+        self.send_with(message, false)
+    }
+
+    fn send_with(&self, message: Message, flush: bool) -> Result<u64, Error> {
         let shared = &*self.shared;
         let size = message.len();
         if size > shared.max_message_size {
@@ -427,7 +478,7 @@ impl Handle {
         {
             return Err(shared.queue_full_error());
         }
-        let message = match shared.try_write_direct(message, size as u64) {
+        let message = match shared.try_write_direct(message, flush) {
             Ok(()) => {
                 *accepted += 1;
                 return Ok(*accepted);
@@ -436,11 +487,13 @@ impl Handle {
         };
         shared.queued_messages.fetch_add(1, Ordering::AcqRel);
         shared.queued_bytes.fetch_add(size as u64, Ordering::AcqRel);
+        shared.in_channel.fetch_add(1, Ordering::AcqRel);
         if self
             .commands
             .unbounded_send(Command::Send(message))
             .is_err()
         {
+            shared.in_channel.fetch_sub(1, Ordering::AcqRel);
             shared.queued_messages.fetch_sub(1, Ordering::AcqRel);
             shared.queued_bytes.fetch_sub(size as u64, Ordering::AcqRel);
             return Err(Error::Closed);

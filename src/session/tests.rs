@@ -592,10 +592,8 @@ fn an_idle_connection_is_written_directly_and_pushback_goes_to_the_driver() {
     assert_eq!(sim.sent(0), [Message::text("a"), Message::text("bb")]);
     assert_eq!(shared.buffered_amount(), 2);
     assert_eq!(shared.flushed(second), None);
-    // Something is queued now: the next message waits for the driver, behind it.
+    // Behind it in the same write buffer: order kept, still direct.
     let third = sim.handle.send(Message::text("ccc")).unwrap();
-    assert_eq!(sim.sent(0).len(), 2, "not written past the unflushed one");
-    sim.run();
     assert_eq!(
         sim.sent(0),
         [
@@ -604,15 +602,49 @@ fn an_idle_connection_is_written_directly_and_pushback_goes_to_the_driver() {
             Message::text("ccc")
         ]
     );
-    assert_eq!(shared.buffered_amount(), 5);
+    sim.run();
+    assert_eq!(
+        shared.buffered_amount(),
+        5,
+        "the driver waits for the socket"
+    );
     assert_eq!(shared.flushed(third), None);
 
     sim.set_wire(0, |wire| wire.flush_blocked = false);
     assert_eq!(shared.buffered_amount(), 0);
     assert_eq!(shared.flushed(third), Some(true));
-    // Drained: direct again.
     sim.handle.send(Message::text("d")).unwrap();
     assert_eq!(sim.sent(0).last(), Some(&Message::text("d")));
+
+    // Fed without a flush (the `Sink`): written, and flushed by the driver it wakes.
+    let fed = sim.handle.feed(Message::text("e")).unwrap();
+    assert_eq!(sim.sent(0).last(), Some(&Message::text("e")));
+    assert_eq!(shared.flushed(fed), None);
+    sim.run();
+    assert_eq!(shared.flushed(fed), Some(true));
+    assert_eq!(shared.buffered_amount(), 0);
+}
+
+#[test]
+fn nothing_is_written_directly_past_a_queued_message() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    sim.set_wire(0, |wire| wire.write_broken = true);
+    sim.handle.send(Message::text("1")).unwrap();
+    world(|w| w.wires[0].write_broken = false);
+    // "1" waits in the queue (its direct write was refused); "2" must not overtake it.
+    sim.handle.send(Message::text("2")).unwrap();
+    assert!(
+        sim.sent(0).is_empty(),
+        "nothing written past the queued message"
+    );
+    sim.run();
+    assert_eq!(sim.sent(0), [Message::text("1"), Message::text("2")]);
+    sim.handle.send(Message::text("3")).unwrap();
+    assert_eq!(
+        sim.sent(0).last(),
+        Some(&Message::text("3")),
+        "direct again"
+    );
 }
 
 #[test]
