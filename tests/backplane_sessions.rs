@@ -23,16 +23,14 @@ use std::time::Duration;
 use fault_proxy::{Cut, FaultProxy};
 use futures::{SinkExt, StreamExt};
 use redis_server::RedisServer;
-use session_events::{expect_open, next_interesting};
+use session_events::{expect_open, next_interesting, session_options};
 use test_server::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unisock::server::{RedisConfig, ServerConfig};
-use unisock::{
-    Direction, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
-};
+use unisock::{Direction, Event, Gap, GapReason, Message};
 
 /// Upper bound for any single wait.
 const STEP: Duration = Duration::from_secs(10);
@@ -62,21 +60,8 @@ async fn start_server(redis: &RedisServer, history: usize) -> TestServer {
     server
 }
 
-fn session_options() -> Options {
-    Options::default()
-        .reconnect(Reconnect {
-            min_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-            min_uptime: Duration::from_millis(50),
-            ..Reconnect::default()
-        })
-        .heartbeat(Some(Heartbeat {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(500),
-            app_ping: None,
-        }))
-        .session(SessionOptions::default())
-}
+/// The session clients' heartbeat timeout (200 ms in tests/native_sessions.rs).
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// `GET /metrics` of the server at `addr`: the value of `name` (which must be there).
 async fn metric(addr: SocketAddr, name: &str) -> i64 {
@@ -140,7 +125,9 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
     let b = start_server(&redis, 10_000).await;
     let proxy = FaultProxy::start(a.addr).await.unwrap();
     let url = format!("ws://{}/rooms/move", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let member = plain_member(b.addr, "move").await;
     let (mut member_tx, mut member_rx) = member.split();
@@ -264,7 +251,9 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
     let b = start_server(&redis, 10).await;
     let proxy = FaultProxy::start(a.addr).await.unwrap();
     let url = format!("ws://{}/rooms/trim", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let mut member = plain_member(b.addr, "trim").await;
     member.send(WsMessage::text("first")).await.expect("send");
@@ -315,7 +304,9 @@ async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
     let b = start_server(&redis, 10_000).await;
     let proxy = FaultProxy::start(a.addr).await.unwrap();
     let url = format!("ws://{}/rooms/down", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let mut member = plain_member(b.addr, "down").await;
     member.send(WsMessage::text("first")).await.expect("send");
@@ -360,7 +351,9 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
     let a = start_server(&redis, 100_000).await;
     let b = start_server(&redis, 100_000).await;
     let url = format!("ws://{}/rooms/busy", a.addr);
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let member = plain_member(b.addr, "busy").await;
     let (mut member_tx, _member_rx) = member.split();
@@ -450,7 +443,9 @@ async fn a_session_with_notify_self_moves_with_its_own_messages() {
     let b = start_server(&redis, 10_000).await;
     let proxy = FaultProxy::start(a.addr).await.unwrap();
     let url = format!("ws://{}/rooms/echoing?notify_self=true", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let member = plain_member(b.addr, "echoing").await;
     let (mut member_tx, _member_rx) = member.split();
