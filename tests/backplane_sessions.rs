@@ -97,17 +97,64 @@ async fn wait_metric(addr: SocketAddr, name: &str, ok: impl Fn(i64) -> bool) -> 
     }
 }
 
+/// A plain WebSocket client (of a room).
+type Member = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
 /// A plain WebSocket client of the room on server `addr`.
-async fn plain_member(
-    addr: SocketAddr,
-    room: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+async fn plain_member(addr: SocketAddr, room: &str) -> Member {
     let url = format!("ws://{addr}/rooms/{room}");
     let (client, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
         .await
         .expect("handshake in time")
         .expect("handshake");
     client
+}
+
+/// What a session that is about to move between servers needs (see [`moving_session`]).
+struct Moving {
+    redis: RedisServer,
+    a: TestServer,
+    b: TestServer,
+    /// In front of `a`; the session client connects through it.
+    proxy: FaultProxy,
+    tx: unisock::Sender,
+    rx: unisock::Receiver,
+    /// A plain member of the room on `b`.
+    member: Member,
+}
+
+/// Redis, servers A and B on it keeping about `history` messages per room, the fault proxy in
+/// front of A, a session client of `room` (with `query` appended to its URL) through the
+/// proxy, its session open, and a plain member of `room` on B.
+async fn moving_session(history: usize, room: &str, query: &str) -> Moving {
+    let redis = RedisServer::start();
+    let a = start_server(&redis, history).await;
+    let b = start_server(&redis, history).await;
+    let proxy = FaultProxy::start(a.addr).await.unwrap();
+    let url = format!("ws://{}/rooms/{room}{query}", proxy.addr());
+    let (tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
+    expect_open(&mut rx, false).await;
+    let member = plain_member(b.addr, room).await;
+    Moving {
+        redis,
+        a,
+        b,
+        proxy,
+        tx,
+        rx,
+        member,
+    }
+}
+
+/// The member says "first" and the session client gets it.
+async fn first_message(member: &mut Member, rx: &mut unisock::Receiver) {
+    member.send(WsMessage::text("first")).await.expect("send");
+    assert_eq!(
+        next_interesting(rx).await,
+        Event::Message(Message::text("first"))
+    );
 }
 
 /// A session client in a room on server A, with a plain member on server B that publishes
@@ -120,16 +167,15 @@ async fn plain_member(
 async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
     const COUNT: usize = 300;
     let started = Instant::now();
-    let redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/move", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
-        .await
-        .unwrap();
-    expect_open(&mut rx, false).await;
-    let member = plain_member(b.addr, "move").await;
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        mut tx,
+        mut rx,
+        member,
+    } = moving_session(10_000, "move", "").await;
     let (mut member_tx, mut member_rx) = member.split();
     let (a_addr, b_addr) = (a.addr, b.addr);
 
@@ -245,22 +291,17 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_history_was_trimmed_gets_the_gap() {
     const AWAY: usize = 400;
-    let redis = RedisServer::start();
     // About 10 messages kept (Redis trims in blocks of 100).
-    let a = start_server(&redis, 10).await;
-    let b = start_server(&redis, 10).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/trim", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
-        .await
-        .unwrap();
-    expect_open(&mut rx, false).await;
-    let mut member = plain_member(b.addr, "trim").await;
-    member.send(WsMessage::text("first")).await.expect("send");
-    assert_eq!(
-        next_interesting(&mut rx).await,
-        Event::Message(Message::text("first"))
-    );
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        tx: _tx,
+        mut rx,
+        mut member,
+    } = moving_session(10, "trim", "").await;
+    first_message(&mut member, &mut rx).await;
     // Acknowledged and checkpointed.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -299,21 +340,16 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
 /// session, so the client gets a new one with the explicit gap, promptly (no hang).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
-    let mut redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/down", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
-        .await
-        .unwrap();
-    expect_open(&mut rx, false).await;
-    let mut member = plain_member(b.addr, "down").await;
-    member.send(WsMessage::text("first")).await.expect("send");
-    assert_eq!(
-        next_interesting(&mut rx).await,
-        Event::Message(Message::text("first"))
-    );
+    let Moving {
+        mut redis,
+        a,
+        b,
+        proxy,
+        tx: _tx,
+        mut rx,
+        mut member,
+    } = moving_session(10_000, "down", "").await;
+    first_message(&mut member, &mut rx).await;
     redis.kill();
     let cut = Instant::now();
     proxy.set_upstream(b.addr);
@@ -438,16 +474,15 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_notify_self_moves_with_its_own_messages() {
     const COUNT: usize = 200;
-    let redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/echoing?notify_self=true", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
-        .await
-        .unwrap();
-    expect_open(&mut rx, false).await;
-    let member = plain_member(b.addr, "echoing").await;
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        mut tx,
+        mut rx,
+        member,
+    } = moving_session(10_000, "echoing", "?notify_self=true").await;
     let (mut member_tx, _member_rx) = member.split();
     let b_addr = b.addr;
     let reader = tokio::spawn(async move {
