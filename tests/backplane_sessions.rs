@@ -10,6 +10,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/metrics.rs"]
+mod metrics;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/session_events.rs"]
@@ -22,10 +24,10 @@ use std::time::Duration;
 
 use fault_proxy::{Cut, FaultProxy};
 use futures::{SinkExt, StreamExt};
+use metrics::metric_at;
 use redis_server::RedisServer;
 use session_events::{expect_open, next_interesting, session_options};
 use test_server::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -56,46 +58,14 @@ async fn start_server(redis: &RedisServer, history: usize) -> TestServer {
         ..ServerConfig::default()
     })
     .await;
-    wait_metric(server.addr, "unisock_backplane_up", |up| up == 1).await;
+    server
+        .wait_metric("unisock_backplane_up", STEP * 2, |up| up == 1)
+        .await;
     server
 }
 
 /// The session clients' heartbeat timeout (200 ms in tests/native_sessions.rs).
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// `GET /metrics` of the server at `addr`: the value of `name` (which must be there).
-async fn metric(addr: SocketAddr, name: &str) -> i64 {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read");
-        String::from_utf8(response).expect("UTF-8")
-    };
-    let body = tokio::time::timeout(STEP, exchange)
-        .await
-        .expect("metrics in time");
-    body.lines()
-        .find_map(|line| {
-            let (metric, value) = line.split_once(' ')?;
-            (metric == name).then(|| value.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("metric {name} missing:\n{body}"))
-}
-
-/// Waits (bounded) until metric `name` of the server at `addr` satisfies `ok`.
-async fn wait_metric(addr: SocketAddr, name: &str, ok: impl Fn(i64) -> bool) -> i64 {
-    let deadline = Instant::now() + STEP * 2;
-    loop {
-        let value = metric(addr, name).await;
-        if ok(value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "metric {name} still {value}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// A plain WebSocket client (of a room).
 type Member = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
@@ -272,15 +242,12 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
         .expect("member side correct");
     assert_eq!(resumed, 2, "two resumes");
     for server in [&a, &b] {
+        assert_eq!(server.metric("unisock_session_resumes_total").await, 1);
         assert_eq!(
-            metric(server.addr, "unisock_session_resumes_total").await,
+            server.metric("unisock_session_remote_resumes_total").await,
             1
         );
-        assert_eq!(
-            metric(server.addr, "unisock_session_remote_resumes_total").await,
-            1
-        );
-        assert_eq!(metric(server.addr, "unisock_session_gaps_total").await, 0);
+        assert_eq!(server.metric("unisock_session_gaps_total").await, 0);
     }
     assert!(started.elapsed() < Duration::from_secs(60));
 }
@@ -331,8 +298,8 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
         next_interesting(&mut rx).await,
         Event::Message(Message::text("after"))
     );
-    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
-    assert_eq!(metric(b.addr, "unisock_session_resumes_total").await, 0);
+    assert_eq!(b.metric("unisock_session_gaps_total").await, 1);
+    assert_eq!(b.metric("unisock_session_resumes_total").await, 0);
     drop(a);
 }
 
@@ -370,7 +337,7 @@ async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
         "gap after {:?}",
         cut.elapsed()
     );
-    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
+    assert_eq!(b.metric("unisock_session_gaps_total").await, 1);
     drop(a);
 }
 
@@ -436,7 +403,7 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
                     .query_async(&mut connection)
                     .await;
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if metric(a_addr, "unisock_backplane_missed_total").await > 0 {
+                if metric_at(a_addr, "unisock_backplane_missed_total").await > 0 {
                     missed.store(true, Ordering::SeqCst);
                     return;
                 }
@@ -531,9 +498,6 @@ async fn a_session_with_notify_self_moves_with_its_own_messages() {
         .expect("everything in time")
         .expect("client side correct");
     assert_eq!(resumed, 1);
-    assert_eq!(
-        metric(b.addr, "unisock_session_remote_resumes_total").await,
-        1
-    );
+    assert_eq!(b.metric("unisock_session_remote_resumes_total").await, 1);
     drop(a);
 }
