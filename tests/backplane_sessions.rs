@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fault_proxy::{Cut, FaultProxy};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use metrics::metric_at;
 use redis_server::RedisServer;
@@ -115,6 +116,26 @@ async fn moving_session(history: usize, room: &str, query: &str) -> Moving {
         tx,
         rx,
         member,
+    }
+}
+
+/// The member publishes `p0`, `p1`, … and the session client `c0`, `c1`, …, `count` each,
+/// interleaved, a little apart so that a cut falls mid-stream.
+async fn publish_both(
+    member_tx: &mut SplitSink<Member, WsMessage>,
+    tx: &mut unisock::Sender,
+    count: usize,
+) {
+    for i in 0..count {
+        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(3)).await;
     }
 }
 
@@ -220,18 +241,7 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
         assert!(extra.is_err(), "a message too many: {extra:?}");
     });
 
-    // Both publish, interleaved, a little apart so that the cut falls mid-stream.
-    for i in 0..COUNT {
-        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
+    publish_both(&mut member_tx, &mut tx, COUNT).await;
     let (resumed, _proxy, _rx) = tokio::time::timeout(STEP * 3, reader)
         .await
         .expect("the client gets everything in time")
@@ -482,17 +492,7 @@ async fn a_session_with_notify_self_moves_with_its_own_messages() {
         }
         (resumed, proxy)
     });
-    for i in 0..COUNT {
-        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
+    publish_both(&mut member_tx, &mut tx, COUNT).await;
     let (resumed, _proxy) = tokio::time::timeout(STEP * 3, reader)
         .await
         .expect("everything in time")
