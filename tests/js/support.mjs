@@ -1,5 +1,5 @@
 // Shared by the JS tests: the npm package in Node, start `unisock serve` on a free loopback
-// port, bounded waits.
+// port, bounded waits, pages in headless Chromium.
 //
 // The server binary comes from UNISOCK_BIN, default target/release/unisock (scripts/test.sh
 // builds it with `cargo build --release --features server --bin unisock`).
@@ -123,3 +123,24 @@ export function launchChromium() {
   });
 }
 
+/**
+ * A new page of the Playwright browser `context` (default timeout `wait` ms) and the list of
+ * what goes wrong in it, each line starting with `label`: uncaught errors, HTTP responses of
+ * 400 and above, and console errors.
+ */
+export async function newWatchedPage(context, label, wait) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(wait);
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`${label}: uncaught ${error.message}`));
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`${label}: HTTP ${response.status()} for ${response.url()}`);
+  });
+  page.on("console", (message) => {
+    // Failed loads are reported with their URL by the response handler above.
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+      problems.push(`${label}: console.error ${message.text()}`);
+    }
+  });
+  return { page, problems };
+}
