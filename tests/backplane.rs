@@ -7,6 +7,8 @@
 //! Run with `cargo test --features server --test backplane`.
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/metrics.rs"]
 mod metrics;
 #[path = "support/redis_server.rs"]

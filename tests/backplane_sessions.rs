@@ -10,6 +10,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/metrics.rs"]
 mod metrics;
 #[path = "support/redis_server.rs"]

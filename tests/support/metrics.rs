@@ -1,40 +1,19 @@
 //! `GET /metrics` of an in-process server (tests/support/test_server.rs) in tests: the
 //! exposition, one metric's value, and a bounded wait for a value. Uses the including test's
-//! own `STEP` (the bound for one HTTP exchange) and its `test_server` module, at its crate
-//! root.
+//! own `http` (tests/support/http.rs) and `test_server` modules, at its crate root.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
+use super::http::http;
 use super::test_server::TestServer;
-use super::STEP;
 
-/// A bare `GET path` over HTTP/1.1: status, head, body.
+/// `GET path`: the status, the head and the body (which must be UTF-8).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read");
-        response
-    };
-    let response = tokio::time::timeout(STEP, exchange)
-        .await
-        .expect("HTTP in time");
-    let response = String::from_utf8(response).expect("UTF-8 response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("complete head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, head.to_owned(), body.to_owned())
+    let (status, head, body) = http(addr, "GET", path).await;
+    (status, head, String::from_utf8(body).expect("UTF-8 body"))
 }
 
 /// The value of metric `name` in the exposition `body`, if it is there.
