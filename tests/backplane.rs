@@ -11,6 +11,8 @@
 mod http;
 #[path = "support/metrics.rs"]
 mod metrics;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/test_server.rs"]
@@ -22,11 +24,10 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use metrics::{http_get, metric_value};
+use plain_client::{connect, send_text, Client};
 use redis_server::RedisServer;
 use test_server::TestServer;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use unisock::server::{RedisConfig, Server, ServerConfig};
 
 /// Upper bound for any single wait.
@@ -37,8 +38,6 @@ const RECONNECT: Duration = Duration::from_secs(20);
 
 /// How long to keep listening for messages that must not come (duplicates).
 const QUIET: Duration = Duration::from_millis(400);
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A server on a free port of 127.0.0.1, on the backplane of `redis` if given.
 async fn start_server(redis: Option<&RedisServer>) -> TestServer {
@@ -66,21 +65,6 @@ impl TestServer {
         self.wait_metric("unisock_backplane_up", RECONNECT, |up| up == 1)
             .await;
     }
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-    client
-}
-
-async fn send_text(client: &mut Client, text: &str) {
-    tokio::time::timeout(STEP, client.send(Message::text(text)))
-        .await
-        .expect("send in time")
-        .expect("send");
 }
 
 /// The next text message within `limit`, or `None` if none came.

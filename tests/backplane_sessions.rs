@@ -14,6 +14,8 @@ mod fault_proxy;
 mod http;
 #[path = "support/metrics.rs"]
 mod metrics;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/session_events.rs"]
@@ -31,7 +33,6 @@ use metrics::metric_at;
 use redis_server::RedisServer;
 use session_events::{expect_open, next_interesting, session_options};
 use test_server::TestServer;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unisock::server::{RedisConfig, ServerConfig};
@@ -71,16 +72,11 @@ async fn start_server(redis: &RedisServer, history: usize) -> TestServer {
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A plain WebSocket client (of a room).
-type Member = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+type Member = plain_client::Client;
 
 /// A plain WebSocket client of the room on server `addr`.
 async fn plain_member(addr: SocketAddr, room: &str) -> Member {
-    let url = format!("ws://{addr}/rooms/{room}");
-    let (client, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-    client
+    plain_client::connect(&format!("ws://{addr}/rooms/{room}")).await
 }
 
 /// What a session that is about to move between servers needs (see [`moving_session`]).

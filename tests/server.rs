@@ -6,6 +6,8 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/test_server.rs"]
 mod test_server;
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use http::http;
+use plain_client::{connect, send_text, Client};
 use test_server::TestServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,22 +29,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use unisock::server::ServerConfig;
 
 /// Upper bound for any single wait: a failing test fails, it never hangs.
 const STEP: Duration = Duration::from_secs(10);
 
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 impl TestServer {
     async fn default() -> Self {
         Self::start(ServerConfig::default()).await
     }
-}
-
-async fn connect(url: &str) -> Client {
-    try_connect(url).await.expect("WebSocket handshake")
 }
 
 async fn try_connect(url: &str) -> Result<Client, WsError> {
@@ -87,13 +83,6 @@ async fn expect_close(client: &mut Client, code: u16) {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), code, "close code"),
         other => panic!("expected close {code}, got {}", describe(&other)),
     }
-}
-
-async fn send_text(client: &mut Client, text: &str) {
-    tokio::time::timeout(STEP, client.send(Message::text(text)))
-        .await
-        .expect("send in time")
-        .expect("send");
 }
 
 async fn expect_text(client: &mut Client, text: &str) {
