@@ -7,6 +7,12 @@
 //! Run with `cargo test --features server --test backplane`.
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/metrics.rs"]
+mod metrics;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/test_server.rs"]
@@ -17,12 +23,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use metrics::{http_get, metric_value};
+use plain_client::{connect, send_text, Client};
 use redis_server::RedisServer;
 use test_server::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use unisock::server::{RedisConfig, Server, ServerConfig};
 
 /// Upper bound for any single wait.
@@ -33,8 +38,6 @@ const RECONNECT: Duration = Duration::from_secs(20);
 
 /// How long to keep listening for messages that must not come (duplicates).
 const QUIET: Duration = Duration::from_millis(400);
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A server on a free port of 127.0.0.1, on the backplane of `redis` if given.
 async fn start_server(redis: Option<&RedisServer>) -> TestServer {
@@ -57,94 +60,11 @@ impl TestServer {
         assert!(!self.task.is_finished(), "server {} stopped", self.addr);
     }
 
-    /// `GET /metrics`: the content type and the body.
-    async fn metrics(&self) -> (String, String) {
-        let (status, head, body) = http_get(self.addr, "/metrics").await;
-        assert_eq!(status, 200, "GET /metrics");
-        let content_type = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-type")
-                    .then(|| value.trim().to_owned())
-            })
-            .expect("a content type");
-        (content_type, body)
-    }
-
-    /// The value of the metric `name` (which must be there).
-    async fn metric(&self, name: &str) -> i64 {
-        let (_, body) = self.metrics().await;
-        metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} missing:\n{body}"))
-    }
-
-    /// Waits (at most `limit`) until metric `name` satisfies `ok`; returns its value.
-    async fn wait_metric(&self, name: &str, limit: Duration, ok: impl Fn(i64) -> bool) -> i64 {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let value = self.metric(name).await;
-            if ok(value) {
-                return value;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "metric {name} of {} still {value} after {limit:?}",
-                self.addr
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
     /// Waits until this server's backplane is connected to Redis (publish and subscribe).
     async fn wait_backplane_up(&self) {
         self.wait_metric("unisock_backplane_up", RECONNECT, |up| up == 1)
             .await;
     }
-}
-
-fn metric_value(body: &str, name: &str) -> Option<i64> {
-    body.lines().find_map(|line| {
-        let (metric, value) = line.split_once(' ')?;
-        (metric == name).then(|| value.parse().ok())?
-    })
-}
-
-/// A bare `GET path` over HTTP/1.1: status, head, body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read");
-        response
-    };
-    let response = tokio::time::timeout(STEP, exchange)
-        .await
-        .expect("HTTP in time");
-    let response = String::from_utf8(response).expect("UTF-8 response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("complete head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, head.to_owned(), body.to_owned())
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-    client
-}
-
-async fn send_text(client: &mut Client, text: &str) {
-    tokio::time::timeout(STEP, client.send(Message::text(text)))
-        .await
-        .expect("send in time")
-        .expect("send");
 }
 
 /// The next text message within `limit`, or `None` if none came.

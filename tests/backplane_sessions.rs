@@ -10,6 +10,12 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/metrics.rs"]
+mod metrics;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/session_events.rs"]
@@ -21,18 +27,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fault_proxy::{Cut, FaultProxy};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
+use metrics::metric_at;
 use redis_server::RedisServer;
-use session_events::{expect_open, next_interesting};
+use session_events::{expect_open, next_interesting, session_options};
 use test_server::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unisock::server::{RedisConfig, ServerConfig};
-use unisock::{
-    Direction, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
-};
+use unisock::{Direction, Event, Gap, GapReason, Message};
 
 /// Upper bound for any single wait.
 const STEP: Duration = Duration::from_secs(10);
@@ -58,71 +62,88 @@ async fn start_server(redis: &RedisServer, history: usize) -> TestServer {
         ..ServerConfig::default()
     })
     .await;
-    wait_metric(server.addr, "unisock_backplane_up", |up| up == 1).await;
+    server
+        .wait_metric("unisock_backplane_up", STEP * 2, |up| up == 1)
+        .await;
     server
 }
 
-fn session_options() -> Options {
-    Options::default()
-        .reconnect(Reconnect {
-            min_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-            min_uptime: Duration::from_millis(50),
-            ..Reconnect::default()
-        })
-        .heartbeat(Some(Heartbeat {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(500),
-            app_ping: None,
-        }))
-        .session(SessionOptions::default())
+/// The session clients' heartbeat timeout (200 ms in tests/native_sessions.rs).
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A plain WebSocket client (of a room).
+type Member = plain_client::Client;
+
+/// A plain WebSocket client of the room on server `addr`.
+async fn plain_member(addr: SocketAddr, room: &str) -> Member {
+    plain_client::connect(&format!("ws://{addr}/rooms/{room}")).await
 }
 
-/// `GET /metrics` of the server at `addr`: the value of `name` (which must be there).
-async fn metric(addr: SocketAddr, name: &str) -> i64 {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read");
-        String::from_utf8(response).expect("UTF-8")
-    };
-    let body = tokio::time::timeout(STEP, exchange)
+/// What a session that is about to move between servers needs (see [`moving_session`]).
+struct Moving {
+    redis: RedisServer,
+    a: TestServer,
+    b: TestServer,
+    /// In front of `a`; the session client connects through it.
+    proxy: FaultProxy,
+    tx: unisock::Sender,
+    rx: unisock::Receiver,
+    /// A plain member of the room on `b`.
+    member: Member,
+}
+
+/// Redis, servers A and B on it keeping about `history` messages per room, the fault proxy in
+/// front of A, a session client of `room` (with `query` appended to its URL) through the
+/// proxy, its session open, and a plain member of `room` on B.
+async fn moving_session(history: usize, room: &str, query: &str) -> Moving {
+    let redis = RedisServer::start();
+    let a = start_server(&redis, history).await;
+    let b = start_server(&redis, history).await;
+    let proxy = FaultProxy::start(a.addr).await.unwrap();
+    let url = format!("ws://{}/rooms/{room}{query}", proxy.addr());
+    let (tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
         .await
-        .expect("metrics in time");
-    body.lines()
-        .find_map(|line| {
-            let (metric, value) = line.split_once(' ')?;
-            (metric == name).then(|| value.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("metric {name} missing:\n{body}"))
-}
-
-/// Waits (bounded) until metric `name` of the server at `addr` satisfies `ok`.
-async fn wait_metric(addr: SocketAddr, name: &str, ok: impl Fn(i64) -> bool) -> i64 {
-    let deadline = Instant::now() + STEP * 2;
-    loop {
-        let value = metric(addr, name).await;
-        if ok(value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "metric {name} still {value}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        .unwrap();
+    expect_open(&mut rx, false).await;
+    let member = plain_member(b.addr, room).await;
+    Moving {
+        redis,
+        a,
+        b,
+        proxy,
+        tx,
+        rx,
+        member,
     }
 }
 
-/// A plain WebSocket client of the room on server `addr`.
-async fn plain_member(
-    addr: SocketAddr,
-    room: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
-    let url = format!("ws://{addr}/rooms/{room}");
-    let (client, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(url))
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-    client
+/// The member publishes `p0`, `p1`, … and the session client `c0`, `c1`, …, `count` each,
+/// interleaved, a little apart so that a cut falls mid-stream.
+async fn publish_both(
+    member_tx: &mut SplitSink<Member, WsMessage>,
+    tx: &mut unisock::Sender,
+    count: usize,
+) {
+    for i in 0..count {
+        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
+            .await
+            .expect("send in time")
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+/// The member says "first" and the session client gets it.
+async fn first_message(member: &mut Member, rx: &mut unisock::Receiver) {
+    member.send(WsMessage::text("first")).await.expect("send");
+    assert_eq!(
+        next_interesting(rx).await,
+        Event::Message(Message::text("first"))
+    );
 }
 
 /// A session client in a room on server A, with a plain member on server B that publishes
@@ -135,14 +156,15 @@ async fn plain_member(
 async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
     const COUNT: usize = 300;
     let started = Instant::now();
-    let redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/move", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
-    expect_open(&mut rx, false).await;
-    let member = plain_member(b.addr, "move").await;
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        mut tx,
+        mut rx,
+        member,
+    } = moving_session(10_000, "move", "").await;
     let (mut member_tx, mut member_rx) = member.split();
     let (a_addr, b_addr) = (a.addr, b.addr);
 
@@ -217,18 +239,7 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
         assert!(extra.is_err(), "a message too many: {extra:?}");
     });
 
-    // Both publish, interleaved, a little apart so that the cut falls mid-stream.
-    for i in 0..COUNT {
-        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
+    publish_both(&mut member_tx, &mut tx, COUNT).await;
     let (resumed, _proxy, _rx) = tokio::time::timeout(STEP * 3, reader)
         .await
         .expect("the client gets everything in time")
@@ -239,15 +250,12 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
         .expect("member side correct");
     assert_eq!(resumed, 2, "two resumes");
     for server in [&a, &b] {
+        assert_eq!(server.metric("unisock_session_resumes_total").await, 1);
         assert_eq!(
-            metric(server.addr, "unisock_session_resumes_total").await,
+            server.metric("unisock_session_remote_resumes_total").await,
             1
         );
-        assert_eq!(
-            metric(server.addr, "unisock_session_remote_resumes_total").await,
-            1
-        );
-        assert_eq!(metric(server.addr, "unisock_session_gaps_total").await, 0);
+        assert_eq!(server.metric("unisock_session_gaps_total").await, 0);
     }
     assert!(started.elapsed() < Duration::from_secs(60));
 }
@@ -258,20 +266,17 @@ async fn a_session_cut_from_one_server_resumes_on_another_without_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_history_was_trimmed_gets_the_gap() {
     const AWAY: usize = 400;
-    let redis = RedisServer::start();
     // About 10 messages kept (Redis trims in blocks of 100).
-    let a = start_server(&redis, 10).await;
-    let b = start_server(&redis, 10).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/trim", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
-    expect_open(&mut rx, false).await;
-    let mut member = plain_member(b.addr, "trim").await;
-    member.send(WsMessage::text("first")).await.expect("send");
-    assert_eq!(
-        next_interesting(&mut rx).await,
-        Event::Message(Message::text("first"))
-    );
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        tx: _tx,
+        mut rx,
+        mut member,
+    } = moving_session(10, "trim", "").await;
+    first_message(&mut member, &mut rx).await;
     // Acknowledged and checkpointed.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -301,8 +306,8 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
         next_interesting(&mut rx).await,
         Event::Message(Message::text("after"))
     );
-    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
-    assert_eq!(metric(b.addr, "unisock_session_resumes_total").await, 0);
+    assert_eq!(b.metric("unisock_session_gaps_total").await, 1);
+    assert_eq!(b.metric("unisock_session_resumes_total").await, 0);
     drop(a);
 }
 
@@ -310,19 +315,16 @@ async fn a_session_whose_history_was_trimmed_gets_the_gap() {
 /// session, so the client gets a new one with the explicit gap, promptly (no hang).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
-    let mut redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/down", proxy.addr());
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
-    expect_open(&mut rx, false).await;
-    let mut member = plain_member(b.addr, "down").await;
-    member.send(WsMessage::text("first")).await.expect("send");
-    assert_eq!(
-        next_interesting(&mut rx).await,
-        Event::Message(Message::text("first"))
-    );
+    let Moving {
+        mut redis,
+        a,
+        b,
+        proxy,
+        tx: _tx,
+        mut rx,
+        mut member,
+    } = moving_session(10_000, "down", "").await;
+    first_message(&mut member, &mut rx).await;
     redis.kill();
     let cut = Instant::now();
     proxy.set_upstream(b.addr);
@@ -343,7 +345,7 @@ async fn redis_down_during_a_resume_gives_the_gap_not_a_hang() {
         "gap after {:?}",
         cut.elapsed()
     );
-    assert_eq!(metric(b.addr, "unisock_session_gaps_total").await, 1);
+    assert_eq!(b.metric("unisock_session_gaps_total").await, 1);
     drop(a);
 }
 
@@ -360,7 +362,9 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
     let a = start_server(&redis, 100_000).await;
     let b = start_server(&redis, 100_000).await;
     let url = format!("ws://{}/rooms/busy", a.addr);
-    let (_tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (_tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     let member = plain_member(b.addr, "busy").await;
     let (mut member_tx, _member_rx) = member.split();
@@ -407,7 +411,7 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
                     .query_async(&mut connection)
                     .await;
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if metric(a_addr, "unisock_backplane_missed_total").await > 0 {
+                if metric_at(a_addr, "unisock_backplane_missed_total").await > 0 {
                     missed.store(true, Ordering::SeqCst);
                     return;
                 }
@@ -445,14 +449,15 @@ async fn a_session_member_catches_up_after_its_server_lost_the_subscription() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_notify_self_moves_with_its_own_messages() {
     const COUNT: usize = 200;
-    let redis = RedisServer::start();
-    let a = start_server(&redis, 10_000).await;
-    let b = start_server(&redis, 10_000).await;
-    let proxy = FaultProxy::start(a.addr).await.unwrap();
-    let url = format!("ws://{}/rooms/echoing?notify_self=true", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
-    expect_open(&mut rx, false).await;
-    let member = plain_member(b.addr, "echoing").await;
+    let Moving {
+        redis: _redis,
+        a,
+        b,
+        proxy,
+        mut tx,
+        mut rx,
+        member,
+    } = moving_session(10_000, "echoing", "?notify_self=true").await;
     let (mut member_tx, _member_rx) = member.split();
     let b_addr = b.addr;
     let reader = tokio::spawn(async move {
@@ -485,25 +490,12 @@ async fn a_session_with_notify_self_moves_with_its_own_messages() {
         }
         (resumed, proxy)
     });
-    for i in 0..COUNT {
-        tokio::time::timeout(STEP, member_tx.send(WsMessage::text(format!("p{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::timeout(STEP, tx.send(Message::text(format!("c{i}"))))
-            .await
-            .expect("send in time")
-            .expect("send");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
+    publish_both(&mut member_tx, &mut tx, COUNT).await;
     let (resumed, _proxy) = tokio::time::timeout(STEP * 3, reader)
         .await
         .expect("everything in time")
         .expect("client side correct");
     assert_eq!(resumed, 1);
-    assert_eq!(
-        metric(b.addr, "unisock_session_remote_resumes_total").await,
-        1
-    );
+    assert_eq!(b.metric("unisock_session_remote_resumes_total").await, 1);
     drop(a);
 }

@@ -16,6 +16,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod cut_outcome;
 #[path = "support/browser.rs"]
 mod support;
+use cut_outcome::fast_reconnect;
 use support::{echo_url, next_event, sleep_ms};
 
 fn now() -> Duration {
@@ -51,15 +52,6 @@ impl Proxy {
             next_event(&mut self.control.1).await,
             Event::Message(Message::text("ok"))
         );
-    }
-}
-
-fn fast_reconnect() -> Reconnect {
-    Reconnect {
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        min_uptime: Duration::from_millis(100),
-        ..Reconnect::default()
     }
 }
 

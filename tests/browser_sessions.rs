@@ -11,9 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use unisock::{
-    Direction, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
-};
+use unisock::{Direction, Event, Gap, GapReason, Message, Options};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -25,7 +23,7 @@ mod session_events;
 #[path = "support/browser.rs"]
 mod support;
 use session_cuts::{Seen, COUNT, CUTS, CUT_KINDS};
-use session_events::{expect_open, next_interesting};
+use session_events::{expect_open, next_interesting, session_options};
 use support::{echo_url, next_event, sleep_ms};
 
 fn now() -> Duration {
@@ -77,29 +75,17 @@ impl Proxy {
     }
 }
 
-fn session_options() -> Options {
-    Options::default()
-        .reconnect(Reconnect {
-            min_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-            min_uptime: Duration::from_millis(50),
-            ..Reconnect::default()
-        })
-        // Session pings: no application ping needed in the browser.
-        .heartbeat(Some(Heartbeat {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(200),
-            app_ping: None,
-        }))
-        .session(SessionOptions::default())
-}
+/// The session clients' heartbeat timeout (as in tests/native_sessions.rs).
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(200);
 
 #[wasm_bindgen_test]
 async fn ten_thousand_messages_each_way_survive_twenty_cuts_exactly_once() {
     let started = now();
     let mut proxy = Proxy::start().await;
     let url = format!("{}/echo", proxy.base);
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
 
     let seen = Rc::new(RefCell::new(Seen::default()));
     {
@@ -180,7 +166,9 @@ async fn ten_thousand_messages_each_way_survive_twenty_cuts_exactly_once() {
 async fn restarted_server_cannot_resume_and_the_app_gets_both_gaps() {
     let mut proxy = Proxy::start().await;
     let url = format!("{}/echo", proxy.base);
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     for text in ["a", "b"] {
         tx.send(Message::text(text)).await.unwrap();
@@ -228,7 +216,9 @@ async fn session_expires_after_the_grace_period() {
     // 1.5 s: Firefox delays reconnects after a failure by up to about a second.
     proxy.command("restart 1500 1024").await;
     let url = format!("{}/echo", proxy.base);
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     tx.send(Message::text("a")).await.unwrap();
     assert_eq!(
@@ -268,10 +258,12 @@ async fn session_expires_after_the_grace_period() {
 async fn room_broadcasts_while_away_are_replayed_and_overflow_is_a_gap() {
     let mut proxy = Proxy::start().await;
     proxy.command("restart 30000 10").await;
-    let (_away_tx, mut away) =
-        unisock::connect(&format!("{}/rooms/lobby", proxy.base), session_options())
-            .await
-            .unwrap();
+    let (_away_tx, mut away) = unisock::connect(
+        &format!("{}/rooms/lobby", proxy.base),
+        session_options(HEARTBEAT_TIMEOUT),
+    )
+    .await
+    .unwrap();
     expect_open(&mut away, false).await;
     let direct = format!("{}/rooms/lobby", proxy.server_base().await);
     let (mut speaker, _speaker_rx) = unisock::connect(&direct, Options::default()).await.unwrap();

@@ -12,17 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::fault_proxy::{Cut, FaultProxy};
 use common::{next_event, STEP};
-use cut_outcome::CutOutcome;
+use cut_outcome::{fast_reconnect, CutOutcome};
 use unisock::{Event, Heartbeat, Message, Options, ReadyState, Reconnect};
-
-fn fast_reconnect() -> Reconnect {
-    Reconnect {
-        min_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(200),
-        min_uptime: Duration::from_millis(100),
-        ..Reconnect::default()
-    }
-}
 
 async fn proxied_echo() -> (common::Peer, FaultProxy) {
     let echo = common::rust_peer().await;

@@ -21,36 +21,16 @@ use common::fault_proxy::{Cut, FaultProxy};
 use common::{next_event, STEP};
 use futures::{SinkExt, StreamExt};
 use session_cuts::{Seen, COUNT, CUTS, CUT_KINDS};
-use session_events::{expect_open, next_interesting};
+use session_events::{expect_open, next_interesting, session_options};
 use test_server::TestServer;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unisock::server::ServerConfig;
-use unisock::{
-    Direction, Error, Event, Gap, GapReason, Heartbeat, Message, Options, Reconnect, SessionOptions,
-};
+use unisock::{Direction, Error, Event, Gap, GapReason, Message, Options, SessionOptions};
 
-fn fast_reconnect() -> Reconnect {
-    Reconnect {
-        min_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(100),
-        min_uptime: Duration::from_millis(50),
-        ..Reconnect::default()
-    }
-}
-
-/// A session client with quick reconnects and a heartbeat that finds a blackhole in < 0.5 s.
-fn session_options() -> Options {
-    Options::default()
-        .reconnect(fast_reconnect())
-        .heartbeat(Some(Heartbeat {
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(200),
-            app_ping: None,
-        }))
-        .session(SessionOptions::default())
-}
+/// The session clients' heartbeat timeout: a blackhole is found in < 0.5 s.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(200);
 
 async fn proxied(config: ServerConfig) -> (TestServer, FaultProxy) {
     let server = TestServer::start(config).await;
@@ -63,7 +43,9 @@ async fn ten_thousand_messages_each_way_survive_twenty_cuts_exactly_once() {
     let started = Instant::now();
     let (_server, proxy) = proxied(ServerConfig::default()).await;
     let url = format!("ws://{}/echo", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     let opens = Arc::new(AtomicU32::new(0));
 
     // Reader: records what arrives until the close.
@@ -176,7 +158,9 @@ async fn ten_thousand_messages_each_way_survive_twenty_cuts_exactly_once() {
 async fn restarted_server_cannot_resume_and_the_app_gets_both_gaps() {
     let (server, proxy) = proxied(ServerConfig::default()).await;
     let url = format!("ws://{}/echo", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     for text in ["a", "b"] {
         tx.send(Message::text(text)).await.unwrap();
@@ -232,7 +216,9 @@ async fn session_expires_after_the_grace_period() {
     };
     let (_server, proxy) = proxied(config).await;
     let url = format!("ws://{}/echo", proxy.addr());
-    let (mut tx, mut rx) = unisock::connect(&url, session_options()).await.unwrap();
+    let (mut tx, mut rx) = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap();
     expect_open(&mut rx, false).await;
     tx.send(Message::text("a")).await.unwrap();
     assert_eq!(
@@ -278,7 +264,7 @@ async fn room_broadcasts_while_away_are_replayed_and_overflow_is_a_gap() {
     };
     let (server, proxy) = proxied(config).await;
     let away_url = format!("ws://{}/rooms/lobby", proxy.addr());
-    let (_away_tx, mut away) = unisock::connect(&away_url, session_options())
+    let (_away_tx, mut away) = unisock::connect(&away_url, session_options(HEARTBEAT_TIMEOUT))
         .await
         .unwrap();
     expect_open(&mut away, false).await;
@@ -343,7 +329,7 @@ async fn a_server_that_selects_no_subprotocol_is_refused_as_in_the_browser() {
     };
     let server = TestServer::start(config).await;
     let url = format!("ws://{}/echo", server.addr);
-    let options = session_options().without_reconnect();
+    let options = session_options(HEARTBEAT_TIMEOUT).without_reconnect();
     match unisock::connect(&url, options).await {
         Err(Error::Handshake { reason, .. }) => {
             assert!(reason.to_lowercase().contains("subprotocol"), "{reason}")
@@ -360,7 +346,7 @@ async fn a_server_without_sessions_gives_plain_websocket_and_says_so() {
     };
     let server = TestServer::start(config).await;
     let url = format!("ws://{}/echo", server.addr);
-    let options = session_options().protocol("chat");
+    let options = session_options(HEARTBEAT_TIMEOUT).protocol("chat");
     let (mut tx, mut rx) = unisock::connect(&url, options).await.unwrap();
     assert_eq!(
         next_interesting(&mut rx).await,
@@ -526,7 +512,9 @@ async fn a_forged_welcome_is_a_typed_error_not_a_panic() {
         }
     });
     let url = format!("ws://{addr}/");
-    let error = unisock::connect(&url, session_options()).await.unwrap_err();
+    let error = unisock::connect(&url, session_options(HEARTBEAT_TIMEOUT))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&error, unisock::Error::Protocol { reason } if reason.contains("unisock.v1")),
         "{error:?}"
@@ -617,7 +605,7 @@ async fn a_live_member_that_reads_too_slowly_gets_a_gap_not_a_protocol_error() {
     let url = format!("ws://{}/rooms/slow", server.addr);
     let options = Options {
         receive_buffer: 1,
-        ..session_options()
+        ..session_options(HEARTBEAT_TIMEOUT)
     };
     let (_tx, mut slow) = unisock::connect(&url, options).await.unwrap();
     expect_open(&mut slow, false).await;

@@ -4,6 +4,10 @@
 //! Run with `cargo test --features server --test server`.
 #![cfg(all(feature = "server", not(target_arch = "wasm32")))]
 
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/plain_client.rs"]
+mod plain_client;
 #[path = "support/test_server.rs"]
 mod test_server;
 
@@ -15,8 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use http::http;
+use plain_client::{connect, send_text, Client};
 use test_server::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
@@ -24,22 +29,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use unisock::server::ServerConfig;
 
 /// Upper bound for any single wait: a failing test fails, it never hangs.
 const STEP: Duration = Duration::from_secs(10);
 
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 impl TestServer {
     async fn default() -> Self {
         Self::start(ServerConfig::default()).await
     }
-}
-
-async fn connect(url: &str) -> Client {
-    try_connect(url).await.expect("WebSocket handshake")
 }
 
 async fn try_connect(url: &str) -> Result<Client, WsError> {
@@ -87,13 +85,6 @@ async fn expect_close(client: &mut Client, code: u16) {
     }
 }
 
-async fn send_text(client: &mut Client, text: &str) {
-    tokio::time::timeout(STEP, client.send(Message::text(text)))
-        .await
-        .expect("send in time")
-        .expect("send");
-}
-
 async fn expect_text(client: &mut Client, text: &str) {
     let message = next_message(client).await;
     assert!(
@@ -110,33 +101,6 @@ fn describe(message: &Message) -> String {
         Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], message.len()),
         None => text,
     }
-}
-
-/// A bare HTTP/1.1 request; returns the status and the body.
-async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, Vec<u8>) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request =
-            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.expect("read");
-        response
-    };
-    let response = tokio::time::timeout(STEP, exchange)
-        .await
-        .expect("HTTP in time");
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("complete head");
-    let head = String::from_utf8_lossy(&response[..head_end]);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, response[head_end + 4..].to_vec())
 }
 
 /// A fresh directory under Cargo's temporary directory for integration tests.
@@ -534,7 +498,7 @@ async fn drop_ends_the_named_connection_without_a_close_frame() {
     let mut survivor = connect(&server.url("/rooms/net?client_id=tab-2")).await;
     let mut anonymous = connect(&server.url("/echo")).await;
 
-    let (status, _) = http(server.addr, "POST", "/drop?client_id=tab-1").await;
+    let (status, _, _) = http(server.addr, "POST", "/drop?client_id=tab-1").await;
     assert_eq!(status, 204);
     let ending = tokio::time::timeout(STEP, victim.next())
         .await
@@ -645,14 +609,14 @@ async fn serves_static_files_from_root_and_pkg() {
         ..ServerConfig::default()
     })
     .await;
-    let (status, body) = http(server.addr, "GET", "/").await;
+    let (status, _, body) = http(server.addr, "GET", "/").await;
     assert_eq!(
         (status, body.as_slice()),
         (200, &b"<h1>unisock demo</h1>"[..])
     );
-    let (status, body) = http(server.addr, "GET", "/css/style.css").await;
+    let (status, _, body) = http(server.addr, "GET", "/css/style.css").await;
     assert_eq!((status, body.as_slice()), (200, &b"body {}"[..]));
-    let (status, body) = http(server.addr, "GET", "/pkg/unisock_bg.wasm").await;
+    let (status, _, body) = http(server.addr, "GET", "/pkg/unisock_bg.wasm").await;
     assert_eq!((status, body.as_slice()), (200, &b"\0asm"[..]));
     assert_eq!(http(server.addr, "GET", "/nope.html").await.0, 404);
     assert_eq!(http(server.addr, "GET", "/../Cargo.toml").await.0, 404);
@@ -838,7 +802,7 @@ fn binary_prints_its_address_serves_and_exits_0_on_sigterm() {
         let mut client = connect(&format!("ws://{addr}/echo")).await;
         send_text(&mut client, "through the binary").await;
         expect_text(&mut client, "through the binary").await;
-        let (status, body) = http(addr, "GET", "/").await;
+        let (status, _, body) = http(addr, "GET", "/").await;
         assert_eq!((status, body.as_slice()), (200, &b"bin demo"[..]));
         client
     });

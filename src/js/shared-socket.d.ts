@@ -47,12 +47,24 @@ export type SharedSocketEventListener<E> =
   | ((this: SharedSocket, event: E) => unknown)
   | { handleEvent(event: E): unknown };
 
-/** The async iterator of a `SharedSocket`'s messages. */
-export interface SharedMessageIterator extends AsyncIterator<SocketData, undefined> {
-  next(): Promise<IteratorResult<SocketData, undefined>>;
-  return(): Promise<IteratorResult<SocketData, undefined>>;
+/** The async iterator of a `SharedSocket`'s messages: as `Socket`'s `MessageIterator`
+ * (without `free`, nothing to free). */
+export interface SharedMessageIterator extends Pick<MessageIterator, "next" | "return"> {
   [Symbol.asyncIterator](): SharedMessageIterator;
 }
+
+/** The `on…` properties of a `SharedSocket`, one per event of `SharedSocketEventMap`. */
+export type SharedSocketHandlers = {
+  [K in keyof SharedSocketEventMap as `on${K}`]:
+    | ((this: SharedSocket, event: SharedSocketEventMap[K]) => unknown)
+    | null;
+};
+
+/** What a `SharedSocket` has exactly as a `Socket` has it, and its `on…` properties. */
+export interface SharedSocket
+  extends
+    Pick<Socket, "CONNECTING" | "OPEN" | "CLOSING" | "CLOSED" | "url" | "protocol" | "extensions">,
+    SharedSocketHandlers {}
 
 /**
  * One WebSocket connection shared by every page (tab, frame) of the origin that opens the
@@ -73,19 +85,9 @@ export class SharedSocket extends EventTarget {
   static readonly OPEN: 1;
   static readonly CLOSING: 2;
   static readonly CLOSED: 3;
-  readonly CONNECTING: 0;
-  readonly OPEN: 1;
-  readonly CLOSING: 2;
-  readonly CLOSED: 3;
   /** `0` connecting (also while the shared connection waits to reconnect), `1` open, `2`
    * closing, `3` closed. */
   readonly readyState: SocketReadyState;
-  /** The URL, without userinfo, query string or fragment. */
-  readonly url: string;
-  /** The subprotocol the server selected, or `""`. */
-  readonly protocol: string;
-  /** Always `""`. */
-  readonly extensions: string;
   /** Reconnect attempts of the shared connection since it was last stable. */
   readonly retryCount: number;
   /** Bytes this page sent that the worker has not taken yet, plus the shared connection's
@@ -99,13 +101,6 @@ export class SharedSocket extends EventTarget {
   /** Detaches this socket (its `close` event follows); the last page to leave closes the
    * connection with this code (1000 or 3000-4999) and reason. */
   close(code?: number, reason?: string): void;
-  onopen: ((this: SharedSocket, event: SharedSocketOpenEvent) => unknown) | null;
-  onmessage: ((this: SharedSocket, event: SharedSocketMessageEvent) => unknown) | null;
-  onerror: ((this: SharedSocket, event: SharedSocketErrorEvent) => unknown) | null;
-  onclose: ((this: SharedSocket, event: SharedSocketCloseEvent) => unknown) | null;
-  onreconnecting: ((this: SharedSocket, event: SharedSocketReconnectingEvent) => unknown) | null;
-  onsession: ((this: SharedSocket, event: SharedSocketSessionEvent) => unknown) | null;
-  ongap: ((this: SharedSocket, event: SharedSocketGapEvent) => unknown) | null;
   addEventListener<K extends keyof SharedSocketEventMap>(
     type: K,
     listener: SharedSocketEventListener<SharedSocketEventMap[K]> | null,

@@ -10,7 +10,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, launchChromium, startServer } from "./support.mjs";
+import { ROOT, launchChromium, newWatchedPage, startServer } from "./support.mjs";
 
 
 const SCREENSHOT = join(ROOT, "target", "demo-e2e.png");
@@ -31,19 +31,7 @@ after(async () => {
 
 /** Opens the demo in a new page, joined to `room`; collects the page's errors. */
 async function openDemo(context, room, label) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`${label}: uncaught ${error.message}`));
-  page.on("response", (response) => {
-    if (response.status() >= 400) problems.push(`${label}: HTTP ${response.status()} for ${response.url()}`);
-  });
-  page.on("console", (message) => {
-    // Failed loads are reported with their URL by the response handler above.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      problems.push(`${label}: console.error ${message.text()}`);
-    }
-  });
+  const { page, problems } = await newWatchedPage(context, label, WAIT);
   await page.goto(`${server.http}/#room=${room}`);
   await page.locator("#state").filter({ hasText: /^open$/ }).waitFor();
   return { page, problems };

@@ -5,32 +5,21 @@
 // of unisock uses it.)
 
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, clientId, startServer, until, within } from "./support.mjs";
+import { clientId, loadPackage, next, startServer, until, within } from "./support.mjs";
 
-const pkg = await import(join(ROOT, "pkg", "unisock.js"));
-const { Socket } = pkg;
-
+let Socket;
 let server;
 
 before(async () => {
-  assert.equal(typeof WebSocket, "function", "run with node --experimental-websocket");
-  // --target web: init() would fetch() the .wasm by URL; in Node, pass the bytes instead.
-  await pkg.default({ module_or_path: await readFile(join(ROOT, "pkg", "unisock_bg.wasm")) });
+  ({ Socket } = await loadPackage());
   server = await startServer();
 });
 
 after(async () => {
   await server?.stop();
 });
-
-/** Resolves with the next event of `type` on `socket` (bounded). */
-function next(socket, type, ms = 10_000) {
-  return within(ms, `a "${type}" event`, new Promise((resolve) => socket.addEventListener(type, resolve, { once: true })));
-}
 
 /** Collects every event of the given types, in order, as `[type, event]`. */
 function record(socket, types = ["open", "message", "error", "close", "reconnecting"]) {

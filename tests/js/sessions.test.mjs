@@ -3,30 +3,21 @@
 //   NODE_OPTIONS=--experimental-websocket node --test tests/js/sessions.test.mjs
 
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, clientId, startServer, until, within } from "./support.mjs";
+import { clientId, loadPackage, next, startServer, until } from "./support.mjs";
 
-const pkg = await import(join(ROOT, "pkg", "unisock.js"));
-const { Socket } = pkg;
-
+let Socket;
 let server;
 
 before(async () => {
-  assert.equal(typeof WebSocket, "function", "run with node --experimental-websocket");
-  await pkg.default({ module_or_path: await readFile(join(ROOT, "pkg", "unisock_bg.wasm")) });
+  ({ Socket } = await loadPackage());
   server = await startServer();
 });
 
 after(async () => {
   await server?.stop();
 });
-
-function next(socket, type, ms = 10_000) {
-  return within(ms, `a "${type}" event`, new Promise((resolve) => socket.addEventListener(type, resolve, { once: true })));
-}
 
 describe("acknowledged sessions from the npm package", () => {
   it("says the session is on, and rejects a bad session option", async () => {

@@ -15,7 +15,7 @@ import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { ROOT, clientId, launchChromium, startServer as startUnisockServe, until } from "./support.mjs";
+import { ROOT, clientId, launchChromium, newWatchedPage, startServer as startUnisockServe, until } from "./support.mjs";
 
 const { WebSocketServer } = createRequire(join(ROOT, "tests", "peers", "package.json"))("ws");
 
@@ -118,19 +118,7 @@ function freshPath(name) {
 
 /** A new page of the test origin, collecting its errors. `before` runs in the page first. */
 async function newPage(context, label, before) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(`${label}: uncaught ${error.message}`));
-  page.on("response", (response) => {
-    if (response.status() >= 400) problems.push(`${label}: HTTP ${response.status()} for ${response.url()}`);
-  });
-  page.on("console", (message) => {
-    // Failed loads are reported with their URL by the response handler above.
-    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-      problems.push(`${label}: console.error ${message.text()}`);
-    }
-  });
+  const { page, problems } = await newWatchedPage(context, label, WAIT);
   if (before) await page.addInitScript(before);
   await page.goto(`${server.http}/`);
   return { page, problems };

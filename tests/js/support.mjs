@@ -1,10 +1,13 @@
-// Shared by the JS tests: start `unisock serve` on a free loopback port, bounded waits.
+// Shared by the JS tests: the npm package in Node, start `unisock serve` on a free loopback
+// port, bounded waits, pages in headless Chromium.
 //
 // The server binary comes from UNISOCK_BIN, default target/release/unisock (scripts/test.sh
 // builds it with `cargo build --release --features server --bin unisock`).
 
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +21,24 @@ export function within(ms, what, promise) {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The npm package (pkg/, wasm-pack --target web), initialised for Node: its module, e.g.
+ * `{ Socket }`. Needs Node's global WebSocket (`node --experimental-websocket` on Node 20),
+ * which the package's browser backend uses.
+ */
+export async function loadPackage() {
+  assert.equal(typeof WebSocket, "function", "run with node --experimental-websocket");
+  const pkg = await import(join(ROOT, "pkg", "unisock.js"));
+  // --target web: init() would fetch() the .wasm by URL; in Node, pass the bytes instead.
+  await pkg.default({ module_or_path: await readFile(join(ROOT, "pkg", "unisock_bg.wasm")) });
+  return pkg;
+}
+
+/** Resolves with the next event of `type` on `socket` (bounded). */
+export function next(socket, type, ms = 10_000) {
+  return within(ms, `a "${type}" event`, new Promise((resolve) => socket.addEventListener(type, resolve, { once: true })));
 }
 
 /** Polls `condition` every 20 ms until it returns a truthy value (returned), for at most `ms`. */
@@ -100,4 +121,26 @@ export function launchChromium() {
       "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
     ],
   });
+}
+
+/**
+ * A new page of the Playwright browser `context` (default timeout `wait` ms) and the list of
+ * what goes wrong in it, each line starting with `label`: uncaught errors, HTTP responses of
+ * 400 and above, and console errors.
+ */
+export async function newWatchedPage(context, label, wait) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(wait);
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(`${label}: uncaught ${error.message}`));
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`${label}: HTTP ${response.status()} for ${response.url()}`);
+  });
+  page.on("console", (message) => {
+    // Failed loads are reported with their URL by the response handler above.
+    if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+      problems.push(`${label}: console.error ${message.text()}`);
+    }
+  });
+  return { page, problems };
 }

@@ -1,9 +1,22 @@
-//! The checks of the "numbered messages through five cuts" scenario, shared by the native
-//! and the browser fault-injection tests so that both promise exactly the same thing.
+//! The checks of the "numbered messages through five cuts" scenario, and the reconnect
+//! policy of the fault-injection tests, shared by the native and the browser ones so that
+//! both promise exactly the same thing.
 
 #![allow(dead_code)]
 
-use unisock::{CloseEvent, Message};
+use std::time::Duration;
+
+use unisock::{CloseEvent, Message, Reconnect};
+
+/// Quick reconnects, for the fault-injection tests.
+pub fn fast_reconnect() -> Reconnect {
+    Reconnect {
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        min_uptime: Duration::from_millis(100),
+        ..Reconnect::default()
+    }
+}
 
 /// What one run of the scenario observed.
 pub struct CutOutcome {

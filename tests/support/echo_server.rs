@@ -150,22 +150,30 @@ async fn control_proxy(
     }
     while let Some(Ok(Message::Text(command))) = ws.next().await {
         let command = command.as_str();
-        match command.split_once(' ').unwrap_or((command, "")) {
-            ("rst", _) => proxy.cut(Cut::Rst),
-            ("fin", _) => proxy.cut(Cut::Fin),
-            ("blackhole", _) => proxy.blackhole(),
-            ("refuse", ms) => proxy.refuse_for(Duration::from_millis(ms.parse().unwrap_or(0))),
-            _ => {
-                let _ = ws
-                    .send(Message::text(format!("unknown command {command:?}")))
-                    .await;
-                continue;
-            }
+        let (name, arg) = command.split_once(' ').unwrap_or((command, ""));
+        if !fault_command(&proxy, name, arg) {
+            let _ = ws
+                .send(Message::text(format!("unknown command {command:?}")))
+                .await;
+            continue;
         }
         if ws.send(Message::text("ok")).await.is_err() {
             return;
         }
     }
+}
+
+/// Runs the `/proxy` command `name` with its argument `arg` on `proxy`: `rst`, `fin`,
+/// `blackhole` or `refuse <ms>`. False if `name` is none of them.
+fn fault_command(proxy: &FaultProxy, name: &str, arg: &str) -> bool {
+    match name {
+        "rst" => proxy.cut(Cut::Rst),
+        "fin" => proxy.cut(Cut::Fin),
+        "blackhole" => proxy.blackhole(),
+        "refuse" => proxy.refuse_for(Duration::from_millis(arg.parse().unwrap_or(0))),
+        _ => return false,
+    }
+    true
 }
 
 /// `unisock serve` in this process on a free port of 127.0.0.1, until the task is aborted.
@@ -204,11 +212,9 @@ async fn control_session_proxy(mut ws: tokio_tungstenite::WebSocketStream<TcpStr
     if ws.send(Message::text(port)).await.is_ok() {
         while let Some(Ok(Message::Text(command))) = ws.next().await {
             let command = command.as_str();
-            match command.split_once(' ').unwrap_or((command, "")) {
-                ("rst", _) => proxy.cut(Cut::Rst),
-                ("fin", _) => proxy.cut(Cut::Fin),
-                ("blackhole", _) => proxy.blackhole(),
-                ("refuse", ms) => proxy.refuse_for(Duration::from_millis(ms.parse().unwrap_or(0))),
+            let (name, arg) = command.split_once(' ').unwrap_or((command, ""));
+            match (name, arg) {
+                _ if fault_command(&proxy, name, arg) => {}
                 ("restart", settings) => {
                     server.abort();
                     let _ = (&mut server).await;
