@@ -199,7 +199,17 @@ impl Socket {
     /// Queues a message, like the browser's `send` (but also before the connection is open).
     /// Fails with [`Error::MessageTooLarge`] or, once closing or closed, [`Error::Closed`].
     pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.handle.send(message.into()).map(drop)
+        if cfg!(target_arch = "wasm32") {
+            // The browser's `send` is cheap (its network thread does the work): written at
+            // once when the connection is idle, without waiting for the driver's task.
+            self.handle.send(message.into()).map(drop)
+        } else {
+            // Natively a direct write is a system call on the caller's thread (on loopback
+            // it also runs the receiving side's TCP work): a plain thread sending a stream of
+            // messages goes faster handing them to the I/O thread, which writes them in
+            // batches (measured: pipelined 16 B - 64 KiB about 0.75x with direct writes).
+            self.handle.enqueue(message.into()).map(drop)
+        }
     }
 
     /// Starts the closing handshake, like the browser's `close(code, reason)`; see

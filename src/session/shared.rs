@@ -444,18 +444,26 @@ impl Handle {
         self.shared.clone()
     }
 
-    /// Queues a message; returns its sequence number (for flush tracking).
+    /// Sends a message, written and flushed at once when the connection is idle (see
+    /// [`super::direct`]), queued for the driver otherwise; returns its sequence number (for
+    /// flush tracking).
     pub(crate) fn send(&self, message: Message) -> Result<u64, Error> {
-        self.send_with(message, true)
+        self.send_with(message, Some(true))
     }
 
     /// Like [`Handle::send`], for a caller that flushes later (`Sink::start_send`): a direct
     /// write may stay in the connection's write buffer, with the next ones, until the flush.
     pub(crate) fn feed(&self, message: Message) -> Result<u64, Error> {
-        self.send_with(message, false)
+        self.send_with(message, Some(false))
     }
 
-    fn send_with(&self, message: Message, flush: bool) -> Result<u64, Error> {
+    /// Like [`Handle::send`], but always through the queue: the driver's task writes it.
+    pub(crate) fn enqueue(&self, message: Message) -> Result<u64, Error> {
+        self.send_with(message, None)
+    }
+
+    /// `direct`: `None` to queue, `Some(flush)` to write directly when the connection is idle.
+    fn send_with(&self, message: Message, direct: Option<bool>) -> Result<u64, Error> {
         let shared = &*self.shared;
         let size = message.len();
         if size > shared.max_message_size {
@@ -478,12 +486,15 @@ impl Handle {
         {
             return Err(shared.queue_full_error());
         }
-        let message = match shared.try_write_direct(message, flush) {
-            Ok(()) => {
-                *accepted += 1;
-                return Ok(*accepted);
-            }
-            Err(message) => message,
+        let message = match direct {
+            Some(flush) => match shared.try_write_direct(message, flush) {
+                Ok(()) => {
+                    *accepted += 1;
+                    return Ok(*accepted);
+                }
+                Err(message) => message,
+            },
+            None => message,
         };
         shared.queued_messages.fetch_add(1, Ordering::AcqRel);
         shared.queued_bytes.fetch_add(size as u64, Ordering::AcqRel);
