@@ -1320,21 +1320,21 @@ mod native {
             ),
             Json::str(
                 "unisock Socket (thread) is measured from a plain thread with no runtime: \
-                 send() queues for unisock's background I/O thread and recv() parks until that \
-                 thread delivers, so every round trip includes two cross-thread wake-ups. Its \
+                 send() queues for unisock's background I/O thread (natively a direct write \
+                 from the sending thread made a stream of sends slower, see Socket::send) and \
+                 recv() parks until that thread delivers, so every round trip includes two \
+                 cross-thread wake-ups. Its \
                  ratios are against tokio-tungstenite used in-task on a runtime, which has no \
                  such hop; the like-for-like comparison for the thread API is ewebsock.",
             ),
             Json::str(
-                "unisock's async API hands every message to its connection task (the driver) \
-                 and back, so a round trip includes two task wake-ups that tokio-tungstenite, \
-                 used directly in the measuring task, does not have. The async contenders run \
-                 in a spawned task. Run directly in the runtime's block_on future instead, \
-                 unisock pays more: waking that future from another task makes the \
-                 current-thread runtime poll epoll once more (strace, 16 B smoke run: 601 \
-                 epoll_wait calls against 377 for tokio-tungstenite, with the same number of \
-                 reads and writes; a full run measured RTT ratios of 1.18 at 16 B and 1.20 at \
-                 1 KiB that way).",
+                "unisock's async API writes a message straight into the connection when \
+                 nothing is queued (src/session/direct.rs): its Sink writes in start_send and \
+                 flushes in poll_flush, from the measuring task, as tokio-tungstenite does. \
+                 Reading stays with the connection's own task (the driver), which also runs \
+                 the heartbeat and reconnects, so a round trip still includes one task \
+                 wake-up that tokio-tungstenite, read directly in the measuring task, does \
+                 not have. The async contenders run in a spawned task.",
             ),
         ];
         if with_sessions {

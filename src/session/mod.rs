@@ -3,7 +3,9 @@
 //! [`Transport`] trait, for every target.
 //!
 //! Handles ([`crate::Sender`], [`crate::Socket`]) talk to the task through a command channel
-//! (which is also the outgoing queue) and read its progress from [`Shared`]; events go out
+//! (which is also the outgoing queue) and read its progress from [`Shared`]; while nothing is
+//! queued and the connection is open they may write into it themselves ([`direct`]), one
+//! task wake-up less per message. Events go out
 //! through an [`Outlet`]. Reading from the socket pauses while the outlet is full, so a slow
 //! consumer slows the peer down (TCP flow control) instead of growing memory without bound.
 
