@@ -454,7 +454,9 @@ impl Handle {
     /// Like [`Handle::send`], for a caller that flushes later (`Sink::start_send`): a direct
     /// write may stay in the connection's write buffer, with the next ones, until the flush.
     pub(crate) fn feed(&self, message: Message) -> Result<u64, Error> {
-        self.send_with(message, Some(false))
+        // The browser's `send` hands the message to the browser's own buffer (counted by
+        // `bufferedAmount`): nothing is left to flush, so it counts as flushed at once.
+        self.send_with(message, Some(cfg!(target_arch = "wasm32")))
     }
 
     /// Like [`Handle::send`], but always through the queue: the driver's task writes it.
