@@ -301,20 +301,14 @@ impl Shared {
     }
 
     /// A direct write went into the connection's write buffer (called under its lock): it
-    /// counts as queued until a flush. The first one unflushed wakes the driver, so that it
-    /// goes out even if nobody flushes.
+    /// counts as queued until a flush.
     pub(crate) fn direct_written(&self, size: u64) {
         self.queued_messages.fetch_add(1, Ordering::AcqRel);
         self.queued_bytes.fetch_add(size, Ordering::AcqRel);
         self.direct_unflushed_bytes
             .fetch_add(size, Ordering::AcqRel);
-        if self
-            .direct_unflushed_messages
-            .fetch_add(1, Ordering::AcqRel)
-            == 0
-        {
-            self.wake_driver();
-        }
+        self.direct_unflushed_messages
+            .fetch_add(1, Ordering::AcqRel);
     }
 
     /// The connection flushed (called under its lock): every direct write so far is out.
@@ -372,7 +366,13 @@ impl Shared {
             writer.try_write(self, message.take().expect("written once"), flush)
         });
         match written {
-            Some(Written::Flushed | Written::Buffered) => Ok(()),
+            Some(Written::Flushed) => Ok(()),
+            Some(Written::Buffered) => {
+                // Left for a flush: the driver's, should nobody else flush. (Waking it again
+                // before it has run costs little: its waker is taken by the first wake.)
+                self.wake_driver();
+                Ok(())
+            }
             Some(Written::Declined(message)) => {
                 // The connection may be full or broken: let the driver look.
                 self.wake_driver();
