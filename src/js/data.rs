@@ -44,7 +44,11 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
 pub(crate) fn to_js(message: Message) -> JsValue {
     match message {
         Message::Text(text) => JsValue::from_str(&text),
-        Message::Binary(bytes) => Uint8Array::from(&bytes[..]).buffer().into(),
+        // Received as is (see `transport::received`): the browser's own buffer, no copy.
+        Message::Binary(bytes) => crate::transport::received::original(&bytes).map_or_else(
+            || Uint8Array::from(&bytes[..]).buffer().into(),
+            |(_, data)| data,
+        ),
     }
 }
 

@@ -162,10 +162,21 @@ impl Inner {
         if !self.iterators.any() && !self.listeners.wants(Kind::Message.as_str()) {
             return;
         }
-        let data = data::to_js(message);
+        // A binary message as the browser delivered it: its own `ArrayBuffer` and trusted
+        // `MessageEvent` (as a `WebSocket` would give), not a copy and a new event.
+        let original = match &message {
+            Message::Binary(bytes) => crate::transport::received::original(bytes),
+            Message::Text(_) => None,
+        };
+        let (event, data) = match original {
+            Some((event, data)) => (Some(event), data),
+            None => (None, data::to_js(message)),
+        };
         self.iterators.feed(&data);
-        let origin = self.origin.borrow().clone();
-        self.dispatch(Kind::Message, || events::message(&data, &origin));
+        self.dispatch(Kind::Message, || match event {
+            Some(event) => event.into(),
+            None => events::message(&data, &self.origin.borrow()),
+        });
     }
 
     fn on_error(self: &Rc<Self>, error: crate::Error) {

@@ -168,7 +168,10 @@ impl BrowserConnection {
                 let message = if let Some(text) = data.dyn_ref::<JsString>() {
                     Message::text(String::from(text))
                 } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-                    Message::binary(Uint8Array::new(buffer).to_vec())
+                    let bytes = Uint8Array::new(buffer).to_vec();
+                    #[cfg(feature = "js")]
+                    let bytes = received::keep(bytes, &event, &data);
+                    Message::binary(bytes)
                 } else {
                     // Not possible with binaryType = "arraybuffer"; never drop silently.
                     Inbox::push(&inbox, Raw::Error);
@@ -317,5 +320,79 @@ fn js_error_message(value: &JsValue) -> String {
             String::from(error.message())
         ),
         None => format!("{value:?}"),
+    }
+}
+
+/// The browser's own `MessageEvent` and `ArrayBuffer` of each binary message still held in
+/// Rust, so that the npm package's `Socket` can hand them to its listeners as they are
+/// instead of copying the bytes back out of wasm memory into a new `ArrayBuffer` and building
+/// a new `MessageEvent` (at 64 KiB the copy alone doubles the garbage per message; see
+/// BENCHMARKS.md). Only with the `js` feature: a Rust app never needs the JS values.
+///
+/// The bytes are copied into wasm as before (the session reads them: sizes, sessions, app
+/// pongs); the JS values are found again from the [`Bytes`](bytes::Bytes) alone, by the
+/// address and length of its buffer. That is sound because the entry lives exactly as long
+/// as the buffer: it is added when the buffer is wrapped and removed when the buffer is freed,
+/// so an address is never reused while its entry exists. A message the session derived from
+/// the original (a session frame's payload, a slice) has another address or length and is
+/// simply not found: it is copied as before.
+#[cfg(feature = "js")]
+pub(crate) mod received {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use bytes::Bytes;
+    use wasm_bindgen::JsValue;
+    use web_sys::MessageEvent;
+
+    thread_local! {
+        /// Buffer address -> (length, the browser's event, its `data`).
+        static ORIGINALS: RefCell<HashMap<usize, (usize, MessageEvent, JsValue)>> =
+            RefCell::new(HashMap::new());
+    }
+
+    /// The received bytes; frees its registry entry with the buffer.
+    struct Tracked(Vec<u8>);
+
+    impl AsRef<[u8]> for Tracked {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            let address = self.0.as_ptr() as usize;
+            // `try_with`: nothing to clean up while the thread itself is being torn down.
+            let _ = ORIGINALS.try_with(|originals| originals.borrow_mut().remove(&address));
+        }
+    }
+
+    /// Wraps the bytes of a received binary message, remembering its JS event and data.
+    pub(super) fn keep(bytes: Vec<u8>, event: &MessageEvent, data: &JsValue) -> Bytes {
+        if bytes.is_empty() {
+            // No buffer of its own (every empty Vec has the same dangling address).
+            return Bytes::new();
+        }
+        let entry = (bytes.len(), event.clone(), data.clone());
+        ORIGINALS.with(|originals| {
+            originals
+                .borrow_mut()
+                .insert(bytes.as_ptr() as usize, entry)
+        });
+        Bytes::from_owner(Tracked(bytes))
+    }
+
+    /// The browser's `MessageEvent` and `ArrayBuffer` that `bytes` was received as, if
+    /// `bytes` is all of such a message.
+    pub(crate) fn original(bytes: &[u8]) -> Option<(MessageEvent, JsValue)> {
+        if bytes.is_empty() {
+            return None;
+        }
+        ORIGINALS.with(|originals| {
+            let originals = originals.borrow();
+            let (len, event, data) = originals.get(&(bytes.as_ptr() as usize))?;
+            (*len == bytes.len()).then(|| (event.clone(), data.clone()))
+        })
     }
 }

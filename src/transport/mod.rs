@@ -16,6 +16,9 @@ cfg_if::cfg_if! {
         mod browser;
         /// The backend for this target.
         pub(crate) use browser::Browser as Backend;
+        /// The JS values of received binary messages (npm package only).
+        #[cfg(feature = "js")]
+        pub(crate) use browser::received;
     } else {
         mod native;
         /// The backend for this target.
