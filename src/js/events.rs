@@ -325,10 +325,44 @@ pub(crate) fn attach(event: &JsValue, descriptors: &Object) {
     }
 }
 
+/// Points one of the socket's message events at it, like [`attach`] but about ten times
+/// cheaper: instead of defining four properties on every event (several microseconds each
+/// time in Chromium), the event gets a prototype made once per socket, which has those
+/// properties and inherits from the event's own prototype (so `instanceof MessageEvent`,
+/// `data`, `origin`, … are unchanged). `cache` holds that prototype and the one it was
+/// derived from; an event with another prototype gets a new one.
+pub(crate) fn attach_message(
+    event: &JsValue,
+    descriptors: &Object,
+    cache: &mut Option<(Object, Object)>,
+) {
+    let Some(object) = event.dyn_ref::<Object>() else {
+        return;
+    };
+    let own = Object::get_prototype_of(event);
+    let derived = match cache {
+        Some((parent, derived)) if *parent == own => derived.clone(),
+        _ => {
+            let derived = Object::create(&own);
+            if catch_define_properties(&derived, descriptors).is_err() {
+                return attach(event, descriptors);
+            }
+            *cache = Some((own, derived.clone()));
+            derived
+        }
+    };
+    if catch_set_prototype_of(object, &derived).is_err() {
+        // A non-extensible event: `attach` fails alike, and it keeps its own target.
+        attach(event, descriptors);
+    }
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_namespace = Object, js_name = defineProperties)]
     fn catch_define_properties(object: &Object, descriptors: &Object) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = setPrototypeOf)]
+    fn catch_set_prototype_of(object: &Object, prototype: &Object) -> Result<JsValue, JsValue>;
 }
 
 /// A plain `Event` of this type, or a plain object where there is no `Event` constructor.

@@ -110,11 +110,21 @@ struct Inner {
     /// Most unread messages one iterator holds (`receiveBuffer`).
     iterator_limit: usize,
     /// The `target` of this socket's events and `this` of its listeners (see the module
-    /// docs), with the descriptors that attach it to an event. Created on the first event
-    /// dispatched, dropped after the final `close`.
-    alias: RefCell<Option<(JsValue, Object)>>,
+    /// docs), with what attaches it to an event. Created on the first event dispatched,
+    /// dropped after the final `close`.
+    alias: RefCell<Option<Alias>>,
     /// `MessageEvent.origin`: the origin of the URL, e.g. `ws://127.0.0.1:9001`.
     origin: RefCell<String>,
+}
+
+/// A socket's alias and the ways to point an event at it.
+struct Alias {
+    target: JsValue,
+    /// For [`events::attach`].
+    descriptors: Object,
+    /// For [`events::attach_message`]: the message events' own prototype and the one derived
+    /// from it for this socket, made on the first message.
+    message_prototype: Option<(Object, Object)>,
 }
 
 impl Inner {
@@ -136,22 +146,32 @@ impl Inner {
             return;
         }
         let event = event();
-        let target = self.attach_target(&event);
+        let target = self.attach_target(&event, kind == Kind::Message);
         self.listeners.dispatch(kind.as_str(), &event, &target);
     }
 
     /// Points `event` at this socket's alias (creating it on first use); returns the alias.
-    fn attach_target(self: &Rc<Self>, event: &JsValue) -> JsValue {
+    /// `message`: one of the socket's own message events (the hot path, see
+    /// [`events::attach_message`]).
+    fn attach_target(self: &Rc<Self>, event: &JsValue, message: bool) -> JsValue {
         let mut alias = self.alias.borrow_mut();
-        let (target, descriptors) = alias.get_or_insert_with(|| {
+        let alias = alias.get_or_insert_with(|| {
             let target = JsValue::from(JsSocket {
                 inner: self.clone(),
             });
             let descriptors = events::target_descriptors(&target);
-            (target, descriptors)
+            Alias {
+                target,
+                descriptors,
+                message_prototype: None,
+            }
         });
-        events::attach(event, descriptors);
-        target.clone()
+        if message {
+            events::attach_message(event, &alias.descriptors, &mut alias.message_prototype);
+        } else {
+            events::attach(event, &alias.descriptors);
+        }
+        alias.target.clone()
     }
 
     fn on_open(self: &Rc<Self>) {
@@ -464,7 +484,7 @@ impl JsSocket {
     #[wasm_bindgen(js_name = dispatchEvent)]
     pub fn dispatch_event(&self, event: web_sys::Event) -> bool {
         let event_type = event.type_();
-        let target = self.inner.attach_target(&event);
+        let target = self.inner.attach_target(&event, false);
         self.inner.listeners.dispatch(&event_type, &event, &target);
         if self.inner.closed() {
             // Dispatched after the final close: do not keep the alias alive.
