@@ -258,6 +258,67 @@ async fn callback_socket_in_the_browser() {
     assert_eq!(socket.try_recv(), None);
 }
 
+/// Messages sent while connecting wait in the queue; sent while it still holds some (from
+/// the open callback) they queue behind them; sent once it is empty they go straight to the
+/// browser's `WebSocket`. Whichever way each took, the peer gets them in the order sent.
+#[wasm_bindgen_test]
+async fn order_holds_across_the_queue_and_direct_sends() {
+    const EACH: usize = 100;
+    let received = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<u16>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let handle = Rc::new(RefCell::new(None::<Socket>));
+    let socket = {
+        let (open_handle, message_handle) = (handle.clone(), handle.clone());
+        let received = received.clone();
+        Socket::builder(&echo_url("/echo"))
+            .options(Options::default().without_reconnect())
+            .on_open(move |_| {
+                let socket = open_handle.borrow();
+                let socket = socket
+                    .as_ref()
+                    .expect("the socket is stored before it opens");
+                for i in 0..EACH {
+                    socket.send(format!("in open {i}")).unwrap();
+                }
+            })
+            .on_message(move |message| {
+                let Message::Text(text) = message else {
+                    panic!("expected text, got {message:?}");
+                };
+                received.borrow_mut().push(text.to_string());
+                if received.borrow().len() == 1 {
+                    let socket = message_handle.borrow();
+                    let socket = socket.as_ref().unwrap();
+                    for i in 0..EACH {
+                        socket.send(format!("after {i}")).unwrap();
+                    }
+                    socket.send("!close 4000 done").unwrap();
+                }
+            })
+            .on_close(move |close| {
+                if let Some(done) = done_tx.borrow_mut().take() {
+                    let _ = done.send(close.code);
+                }
+            })
+            .connect()
+            .unwrap()
+    };
+    for i in 0..EACH {
+        socket.send(format!("before {i}")).unwrap();
+    }
+    *handle.borrow_mut() = Some(socket.clone());
+    assert_eq!(within("the close", done_rx).await.unwrap(), 4000);
+    handle.borrow_mut().take();
+    let expected: Vec<String> = (0..EACH)
+        .map(|i| format!("before {i}"))
+        .chain((0..EACH).map(|i| format!("in open {i}")))
+        .chain((0..EACH).map(|i| format!("after {i}")))
+        .collect();
+    assert_eq!(*received.borrow(), expected);
+    assert_eq!(socket.buffered_amount(), 0);
+}
+
 #[wasm_bindgen_test]
 async fn sink_waits_above_the_high_water_mark_while_the_peer_does_not_read() {
     const CHUNK: usize = 64 << 10;

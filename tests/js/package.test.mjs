@@ -184,6 +184,41 @@ describe("Socket from the npm package in Node", () => {
     await closed(socket);
   });
 
+  it("points every message event at its own socket (binary and text, two sockets at once)", async () => {
+    const sockets = [new Socket(`${server.ws}/echo`), new Socket(`${server.ws}/echo`)];
+    const seen = [[], []];
+    sockets.forEach((socket, i) => {
+      socket.onmessage = function (event) {
+        seen[i].push({
+          self: this === event.target,
+          current: event.currentTarget === event.target,
+          src: event.srcElement === event.target,
+          // Its own socket: the alias shares that socket's state, its handler included.
+          own: event.target.onmessage === socket.onmessage,
+          data: typeof event.data === "string" ? event.data : [...new Uint8Array(event.data)],
+          type: event.type,
+        });
+      };
+      socket.addEventListener("message", (event) => {
+        // A listener may stop the later ones, as on an EventTarget.
+        if (event.data === "stop") event.stopImmediatePropagation();
+      });
+      socket.addEventListener("message", (event) => seen[i].push(`after ${event.type}`));
+    });
+    await Promise.all(sockets.map((socket) => next(socket, "open")));
+    sockets.forEach((socket, i) => {
+      socket.send(new Uint8Array([i, 1, 2]));
+      socket.send(`text ${i}`);
+      socket.send("stop");
+    });
+    await until(10_000, "the echoes", () => seen.every((s) => s.length === 5));
+    seen.forEach((s, i) => {
+      const check = (data) => ({ self: true, current: true, src: true, own: true, data, type: "message" });
+      assert.deepEqual(s, [check([i, 1, 2]), "after message", check(`text ${i}`), "after message", check("stop")]);
+    });
+    await Promise.all(sockets.map((socket) => closed(socket)));
+  });
+
   it("delivers events asynchronously, in order, to listeners and handlers in DOM order", async () => {
     const socket = new Socket(`${server.ws}/echo`);
     const calls = [];
