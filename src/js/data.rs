@@ -15,6 +15,11 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
     if let Some(text) = value.as_string() {
         return Ok(Message::text(text));
     }
+    // The common case first, in three calls into JS (`instanceof`, `length`, `set`) instead of
+    // the general view's seven below.
+    if let Some(array) = value.dyn_ref::<Uint8Array>() {
+        return Ok(Message::binary(array.to_vec()));
+    }
     if let Some(buffer) = value.dyn_ref::<ArrayBuffer>() {
         return Ok(Message::binary(Uint8Array::new(buffer).to_vec()));
     }
