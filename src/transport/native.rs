@@ -29,6 +29,7 @@ use crate::{CloseEvent, Error, Message, Options, Utf8Bytes};
 /// native_client.rs, against the default in the same runs: 16 B round trip 1.05 instead of
 /// 1.18 x tokio-tungstenite, 64 KiB throughput 1.0 instead of 0.9; 32 KiB made 1 MiB
 /// messages slower, with 32 reads each).
+const READ_CHUNK: usize = 64 << 10;
 
 /// tokio-tungstenite on the caller's tokio runtime, or on a background one.
 pub(crate) struct Native;
