@@ -83,7 +83,7 @@ fi
 # geckodriver is not packaged by Debian and npm's wrapper downloads a binary
 # (no network here): build it from crates.io.
 if command -v geckodriver >/dev/null; then
-    log "geckodriver: present ($(geckodriver --version | head -n1))"
+    log "geckodriver: present ($(geckodriver --version | sed -n 1p))"
 else
     log "geckodriver: installing with cargo (~1.5 min)"
     cargo install geckodriver --locked
