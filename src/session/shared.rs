@@ -338,19 +338,27 @@ impl Shared {
         self.driver_flushing.store(flushing, Ordering::Release);
     }
 
-    /// Runs `write` on the direct writer, if direct writes are allowed now.
-    fn with_direct<R>(&self, write: impl FnOnce(&dyn DirectWrite) -> R) -> Option<R> {
+    /// Runs `write` with `value` on the direct writer if direct writes are allowed now; hands
+    /// `value` back otherwise.
+    fn with_direct<V, R>(
+        &self,
+        value: V,
+        write: impl FnOnce(&dyn DirectWrite, V) -> R,
+    ) -> Result<R, V> {
         if self.failure_pending.load(Ordering::Acquire) || self.ready_state() != ReadyState::Open {
-            return None;
+            return Err(value);
         }
         // Holding the slot: the driver cannot end direct writes halfway through this one.
         let slot = lock(&self.direct);
-        let result = write(slot.as_deref()?);
+        let Some(writer) = slot.as_deref() else {
+            return Err(value);
+        };
+        let result = write(writer, value);
         drop(slot);
         if self.driver_flushing.load(Ordering::Acquire) {
             self.wake_driver();
         }
-        Some(result)
+        Ok(result)
     }
 
     /// Writes an accepted message straight into the connection when no message waits in the
@@ -361,35 +369,31 @@ impl Shared {
         if self.in_channel.load(Ordering::Acquire) > 0 {
             return Err(message);
         }
-        let mut message = Some(message);
-        let written = self.with_direct(|writer| {
-            writer.try_write(self, message.take().expect("written once"), flush)
-        });
-        match written {
-            Some(Written::Flushed) => Ok(()),
-            Some(Written::Buffered) => {
+        match self.with_direct(message, |writer, message| {
+            writer.try_write(self, message, flush)
+        })? {
+            Written::Flushed => Ok(()),
+            Written::Buffered => {
                 // Left for a flush: the driver's, should nobody else flush. (Waking it again
                 // before it has run costs little: its waker is taken by the first wake.)
                 self.wake_driver();
                 Ok(())
             }
-            Some(Written::Declined(message)) => {
+            Written::Declined(message) => {
                 // The connection may be full or broken: let the driver look.
                 self.wake_driver();
                 Err(message)
             }
-            None => Err(message.expect("not written")),
         }
     }
 
     /// For `Sink::poll_flush`: flushes direct writes without waiting for the driver, when the
     /// connection is free and takes them.
     pub(crate) fn try_flush_direct(&self) {
-        if self.has_direct_unflushed() {
-            let flushed = self.with_direct(|writer| writer.try_flush(self));
-            if flushed != Some(true) {
-                self.wake_driver();
-            }
+        if self.has_direct_unflushed()
+            && self.with_direct((), |writer, ()| writer.try_flush(self)) != Ok(true)
+        {
+            self.wake_driver();
         }
     }
 
