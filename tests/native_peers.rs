@@ -7,7 +7,9 @@ mod common;
 
 use common::{next_event, next_non_message, Peer};
 use futures::{SinkExt, StreamExt};
-use unisock::{CloseEvent, Error, Event, Message, Options};
+use std::time::Duration;
+
+use unisock::{CloseEvent, Error, Event, Heartbeat, Message, Options, ReadyState};
 
 async fn open(peer: &Peer, path: &str, options: Options) -> (unisock::Sender, unisock::Receiver) {
     let url = format!("{}{path}", peer.base_url);
@@ -80,6 +82,53 @@ async fn order_of_10_000(peer: Peer) {
         assert_eq!(got.is_text(), i % 2 == 0);
     }
     writer.await.unwrap();
+}
+
+/// After a large message the client pauses reading, briefly, for its consumer (so that the
+/// read buffer is reused): a consumer that is slower than that, even slower than the whole
+/// heartbeat budget, still gets every message intact and in order, and the heartbeat still
+/// sees the peer's pongs meanwhile.
+async fn large_messages_to_a_slow_consumer(peer: Peer) {
+    let heartbeat = Heartbeat {
+        interval: Duration::from_millis(40),
+        timeout: Duration::from_millis(80),
+        app_ping: None,
+    };
+    let options = Options::default().heartbeat(Some(heartbeat));
+    let (mut tx, mut rx) = open(&peer, "/echo", options).await;
+    let messages: Vec<Message> = (0..12u32)
+        .map(|i| {
+            let size = if i % 3 == 2 {
+                16
+            } else {
+                (256 << 10) + i * 4099
+            };
+            Message::binary((0..size).map(|b| (b ^ i) as u8).collect::<Vec<u8>>())
+        })
+        .collect();
+    for message in &messages {
+        tx.feed(message.clone()).await.expect("send");
+    }
+    tx.flush().await.expect("flush");
+    for (i, message) in messages.iter().enumerate() {
+        if i == 1 {
+            // Longer than heartbeat interval + timeout.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        } else if i % 4 == 0 {
+            // Longer than the client's read pause.
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        assert_eq!(
+            &expect_message(&mut rx).await,
+            message,
+            "message {i} from {}",
+            peer.name
+        );
+    }
+    // No heartbeat timeout, no reconnect: nothing else arrives, the connection stays open.
+    let more = tokio::time::timeout(Duration::from_millis(300), rx.next()).await;
+    assert!(more.is_err(), "unexpected {more:?}");
+    assert_eq!(tx.ready_state(), ReadyState::Open);
 }
 
 async fn client_closes_with_code_and_reason(peer: Peer) {
@@ -164,6 +213,11 @@ macro_rules! against_peer {
             #[tokio::test]
             async fn keeps_the_order_of_10_000_messages() {
                 super::order_of_10_000($peer).await;
+            }
+
+            #[tokio::test]
+            async fn large_messages_reach_a_slow_consumer_in_order_with_the_heartbeat_on() {
+                super::large_messages_to_a_slow_consumer($peer).await;
             }
 
             #[tokio::test]

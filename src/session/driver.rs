@@ -25,6 +25,12 @@ const POLL_BUDGET: usize = 128;
 /// (the browser has no event for that).
 const DRAIN_CHECK: Duration = Duration::from_millis(5);
 
+/// After delivering a large message (see `Connection::large_message`), how long the driver
+/// waits for the consumer to take it before reading on. Long enough for a consumer that keeps
+/// up, so that the connection reuses the message's read buffer for the next one; short enough
+/// that a consumer busy elsewhere delays neither pongs, nor heartbeats, nor a close.
+pub(super) const LARGE_MESSAGE_READ_PAUSE: Duration = Duration::from_millis(10);
+
 /// In an acknowledged session, a standalone ack goes out once this many received messages
 /// are unacknowledged (or after `SessionOptions::ack_delay`), whichever comes first.
 const ACK_EVERY: u64 = 64;
@@ -55,6 +61,10 @@ pub(crate) struct Driver<'a, T: Transport> {
     needs_flush: bool,
     /// An event waiting for room in the outlet.
     pending_event: Option<Event>,
+    /// Received messages from this size on pause reading (see `Connection::large_message`).
+    large_message: usize,
+    /// Reading paused after a large message, until the consumer has taken it or this fires.
+    read_pause: Option<Pin<Box<T::Sleep>>>,
     heartbeat: Option<HeartbeatState<T>>,
     drain_check: Option<Pin<Box<T::Sleep>>>,
     /// Whether the platform keeps a send buffer of its own (the browser's `bufferedAmount`).
@@ -121,6 +131,7 @@ impl<'a, T: Transport> Driver<'a, T> {
         });
         let protocol = connection.protocol().to_owned();
         let has_platform_buffer = connection.buffered_probe().is_some();
+        let large_message = connection.large_message();
         let connection = SharedConnection::new(connection);
         // An acknowledged session numbers every message in the driver: no direct writes.
         if parts.session.is_none() {
@@ -147,6 +158,8 @@ impl<'a, T: Transport> Driver<'a, T> {
             unflushed_bytes: 0,
             needs_flush: false,
             pending_event: Some(Event::Open { protocol }),
+            large_message,
+            read_pause: None,
             heartbeat,
             drain_check: None,
             has_platform_buffer,
@@ -333,7 +346,8 @@ impl<'a, T: Transport> Driver<'a, T> {
             self.take_direct_writes(false);
 
             // Deliver what waits for the outlet (also tells whether we may read).
-            let may_read = self.poll_outlet(cx).is_ready() && self.failure.is_none();
+            let may_read =
+                self.poll_outlet(cx).is_ready() && self.failure.is_none() && !self.read_paused(cx);
 
             // Acknowledged session: resends and new messages from the replay buffer.
             match self.poll_session_send(cx) {
@@ -449,6 +463,12 @@ impl<'a, T: Transport> Driver<'a, T> {
                                     Err(e) => return Poll::Ready(self.fail(e)),
                                 };
                                 if !*self.outlet_gone && !self.is_app_pong(&message) {
+                                    if message.len() >= self.large_message
+                                        && self.outlet.handled_later()
+                                    {
+                                        self.read_pause =
+                                            Some(Box::pin(T::sleep(LARGE_MESSAGE_READ_PAUSE)));
+                                    }
                                     self.pending_event = Some(Event::Message(message));
                                 }
                             }
@@ -537,6 +557,22 @@ impl<'a, T: Transport> Driver<'a, T> {
         // Budget spent: let other tasks run, then continue.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Whether reading waits for the consumer to take a large message (see
+    /// [`LARGE_MESSAGE_READ_PAUSE`]). Called after the outlet got the message.
+    fn read_paused(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(pause) = &mut self.read_pause else {
+            return false;
+        };
+        if *self.outlet_gone
+            || self.shared.caught_up_or_notify()
+            || pause.as_mut().poll(cx).is_ready()
+        {
+            self.read_pause = None;
+            return false;
+        }
+        true
     }
 
     /// A failure while writing: the held-back failure, if any, is the one to report.

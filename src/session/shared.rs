@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     events_emitted: AtomicU64,
     events_taken: AtomicU64,
     consumer_waiting: AtomicBool,
+    /// The driver paused reading until the consumer has caught up: the consumer's next
+    /// empty poll wakes it.
+    driver_awaits_consumer: AtomicBool,
     /// Messages in the command channel, not yet taken and written by the driver.
     in_channel: AtomicU64,
     /// The open connection, for handles to write into directly while nothing is queued
@@ -92,6 +95,7 @@ impl Shared {
             events_emitted: AtomicU64::new(0),
             events_taken: AtomicU64::new(0),
             consumer_waiting: AtomicBool::new(false),
+            driver_awaits_consumer: AtomicBool::new(false),
             in_channel: AtomicU64::new(0),
             direct: Mutex::new(None),
             direct_unflushed_messages: AtomicU64::new(0),
@@ -193,8 +197,11 @@ impl Shared {
             self.consumer_waiting.store(false, Ordering::Release);
             self.events_taken.fetch_add(1, Ordering::AcqRel);
         } else {
-            self.consumer_waiting.store(true, Ordering::Release);
-            if self.failure_pending.load(Ordering::Acquire) {
+            // SeqCst with `caught_up_or_notify`: either the driver sees the consumer waiting,
+            // or the consumer sees the driver's request and wakes it.
+            self.consumer_waiting.store(true, Ordering::SeqCst);
+            let awaited = self.driver_awaits_consumer.swap(false, Ordering::SeqCst);
+            if awaited || self.failure_pending.load(Ordering::Acquire) {
                 self.wake_driver();
             }
         }
@@ -206,6 +213,19 @@ impl Shared {
         self.consumer_waiting.load(Ordering::Acquire)
             && self.events_taken.load(Ordering::Acquire)
                 == self.events_emitted.load(Ordering::Acquire)
+    }
+
+    /// Whether the consumer has caught up (see [`Shared::consumer_caught_up`]); if not, its
+    /// next poll that finds no event wakes the driver.
+    pub(crate) fn caught_up_or_notify(&self) -> bool {
+        self.driver_awaits_consumer.store(true, Ordering::SeqCst);
+        let caught_up = self.consumer_waiting.load(Ordering::SeqCst)
+            && self.events_taken.load(Ordering::Acquire)
+                == self.events_emitted.load(Ordering::Acquire);
+        if caught_up {
+            self.driver_awaits_consumer.store(false, Ordering::Relaxed);
+        }
+        caught_up
     }
 
     pub(crate) fn close_requested(&self) -> bool {

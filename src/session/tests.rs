@@ -28,6 +28,8 @@ enum Plan {
     Accept,
     /// Accepts, selecting the `unisock.v1` subprotocol (acknowledged sessions).
     AcceptSession,
+    /// Accepts; received messages from this size on are large (`Connection::large_message`).
+    AcceptLarge(usize),
     Refuse,
     Reject(u16),
     /// Never answers (for connect timeouts).
@@ -46,6 +48,8 @@ struct Wire {
     flush_waker: Option<Waker>,
     /// Writes fail (the connection broke under them).
     write_broken: bool,
+    /// What `Connection::large_message` reports (`None`: `usize::MAX`).
+    large_message: Option<usize>,
 }
 
 #[derive(Default)]
@@ -103,9 +107,16 @@ impl Transport for Fake {
         let url = url.redacted().to_owned();
         async move {
             match plan {
-                Plan::Accept | Plan::AcceptSession => {
+                Plan::Accept | Plan::AcceptSession | Plan::AcceptLarge(_) => {
+                    let large_message = match plan {
+                        Plan::AcceptLarge(size) => Some(size),
+                        _ => None,
+                    };
                     let wire = world(|w| {
-                        w.wires.push(Wire::default());
+                        w.wires.push(Wire {
+                            large_message,
+                            ..Wire::default()
+                        });
                         w.wires.len() - 1
                     });
                     let protocol = match plan {
@@ -199,6 +210,9 @@ impl Connection for FakeConnection {
     }
     fn buffered_probe(&self) -> Option<BufferedProbe> {
         None
+    }
+    fn large_message(&self) -> usize {
+        self.wire(|wire| wire.large_message.unwrap_or(usize::MAX))
     }
 }
 
@@ -574,6 +588,77 @@ fn queued_while_down_goes_out_in_order_after_reconnect() {
     sim.handle.send(Message::text("e")).unwrap();
     sim.run();
     assert_eq!(sim.sent(1).last(), Some(&Message::text("e")));
+}
+
+/// What a `Receiver` does when polled: takes the next event, telling the driver.
+fn consume(sim: &mut Sim) -> Option<Event> {
+    let event = sim.events.try_recv().ok();
+    sim.handle.shared().consumer_polled(event.is_some());
+    sim.run();
+    event
+}
+
+fn incoming_left(wire: usize) -> usize {
+    world(|w| w.wires[wire].incoming.len())
+}
+
+#[test]
+fn reading_pauses_after_a_large_message_until_the_consumer_has_taken_it() {
+    let mut sim = Sim::start(&[Plan::AcceptLarge(100)], options(reconnect()), false);
+    assert!(matches!(consume(&mut sim), Some(Event::Open { .. })));
+    assert_eq!(consume(&mut sim), None);
+
+    // Small messages are read ahead of the consumer.
+    sim.inject(0, Incoming::Message(Message::binary(vec![1; 10])));
+    sim.inject(0, Incoming::Message(Message::binary(vec![2; 10])));
+    // A large one: what comes after it stays unread while the consumer has not taken it.
+    sim.inject(0, Incoming::Message(Message::binary(vec![3; 100])));
+    sim.inject(0, Incoming::Message(Message::binary(vec![4; 10])));
+    sim.inject(0, Incoming::Message(Message::binary(vec![5; 10])));
+    assert_eq!(incoming_left(0), 2);
+    for byte in [1, 2, 3] {
+        let event = consume(&mut sim);
+        assert!(
+            matches!(&event, Some(Event::Message(m)) if m.as_bytes()[0] == byte),
+            "{event:?}"
+        );
+        assert_eq!(incoming_left(0), 2, "still paused after taking {byte}");
+    }
+    // The consumer comes back for more: the driver reads on, in order.
+    assert!(consume(&mut sim).is_none());
+    assert_eq!(incoming_left(0), 0);
+    let rest: Vec<_> = std::iter::from_fn(|| consume(&mut sim)).collect();
+    assert_eq!(
+        rest,
+        [
+            Event::Message(Message::binary(vec![4; 10])),
+            Event::Message(Message::binary(vec![5; 10]))
+        ]
+    );
+}
+
+#[test]
+fn a_consumer_that_does_not_come_back_only_delays_reading() {
+    let mut sim = Sim::start(&[Plan::AcceptLarge(100)], options(reconnect()), false);
+    assert!(matches!(consume(&mut sim), Some(Event::Open { .. })));
+    sim.inject(0, Incoming::Message(Message::binary(vec![3; 100])));
+    sim.inject(0, Incoming::Message(Message::text("after")));
+    sim.inject(0, Incoming::Closed(CloseEvent::new(1000, "bye", true)));
+    assert_eq!(incoming_left(0), 2);
+    sim.advance(super::driver::LARGE_MESSAGE_READ_PAUSE - ms(1));
+    assert_eq!(incoming_left(0), 2);
+    // Nobody polls: after the pause the driver reads on anyway (pongs, closes, heartbeats
+    // must not wait for a consumer that is busy elsewhere).
+    sim.advance(ms(1));
+    assert_eq!(incoming_left(0), 0);
+    let events = sim.take_events();
+    assert_eq!(events[0], Event::Message(Message::binary(vec![3; 100])));
+    assert_eq!(events[1], Event::Message(Message::text("after")));
+    // The peer's close was read too (and, reconnect being on, answered by a reconnect).
+    assert!(
+        matches!(&events[2], Event::Reconnecting { close, .. } if close.code == 1000),
+        "{events:?}"
+    );
 }
 
 #[test]

@@ -118,4 +118,12 @@ pub(crate) trait Connection: Unpin + MaybeSend + 'static {
     /// A probe for bytes handed to the connection but not yet sent, readable from any thread,
     /// where the platform keeps such a buffer (the browser's `bufferedAmount`).
     fn buffered_probe(&self) -> Option<BufferedProbe>;
+    /// Received messages of at least this many bytes keep a read buffer of their own alive
+    /// (natively tungstenite's, which the message shares): reading the next frame while one
+    /// is still unconsumed makes the connection allocate, zero and fill a fresh buffer. The
+    /// driver then waits briefly for the consumer before reading on. `usize::MAX`: reading
+    /// ahead costs nothing extra (the browser hands over each message separately anyway).
+    fn large_message(&self) -> usize {
+        usize::MAX
+    }
 }

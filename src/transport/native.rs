@@ -379,6 +379,12 @@ impl Connection for NativeConnection {
         // accounts for them itself.
         None
     }
+
+    fn large_message(&self) -> usize {
+        // A frame larger than the read chunk is read into a buffer reserved for it; while its
+        // message lives, tungstenite cannot reuse that memory for the next one.
+        READ_CHUNK
+    }
 }
 
 fn io_error(e: io::Error) -> Error {
