@@ -23,6 +23,10 @@ banner "cargo clippy (wasm32-unknown-unknown, with and without the npm package's
 cargo clippy --all-targets --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --all-targets --target wasm32-unknown-unknown --features js -- -D warnings
 
+banner "cargo doc (native and wasm32: every link resolves, no rustdoc warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features server
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target wasm32-unknown-unknown --features js
+
 banner "cargo test (native, with the server)"
 cargo test --features server
 

@@ -28,15 +28,15 @@ pub struct Options {
     /// Extra HTTP headers for the handshake, e.g. `Authorization` or `Cookie`.
     ///
     /// **Native only**: a browser's `WebSocket` cannot send custom headers, so a non-empty list
-    /// fails there with [`Error::Unsupported`](crate::Error::Unsupported) instead of being
+    /// fails there with [`Error::Unsupported`] instead of being
     /// silently dropped. Header values are never logged. Default: none.
     pub headers: Vec<(String, String)>,
     /// How long opening a connection may take, TCP + TLS + handshake together, before it
-    /// fails with [`Error::ConnectTimeout`](crate::Error::ConnectTimeout). `None` waits as long
+    /// fails with [`Error::ConnectTimeout`]. `None` waits as long
     /// as the platform does (minutes). Default: 10 s.
     pub connect_timeout: Option<Duration>,
     /// Largest message accepted, sent or received, in bytes. Sending a larger one fails with
-    /// [`Error::MessageTooLarge`](crate::Error::MessageTooLarge); receiving one closes the
+    /// [`Error::MessageTooLarge`]; receiving one closes the
     /// connection with 1009. Lower it to bound the memory a hostile peer can make you allocate.
     /// Default: 64 MiB.
     pub max_message_size: usize,
@@ -200,7 +200,7 @@ pub struct TlsOptions {
     pub webpki_roots: bool,
     /// One or more extra CA certificates in PEM (`-----BEGIN CERTIFICATE-----`), trusted in
     /// addition to the roots above. An unparsable PEM fails the connect with
-    /// [`Error::InvalidOption`](crate::Error::InvalidOption). Default: none.
+    /// [`Error::InvalidOption`]. Default: none.
     pub extra_ca_pem: Option<String>,
 }
 

@@ -407,7 +407,7 @@ pub struct Reconnecting {
     pub close: CloseEvent,
 }
 
-/// [`Socket::recv_timeout`] found no event in time.
+/// `Socket::recv_timeout` (native only) found no event in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeout;
 

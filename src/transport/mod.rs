@@ -1,8 +1,8 @@
 //! The [`Transport`] trait: the one thing that differs between targets.
 //!
 //! Everything above this module (the session driver, the public API) is written once against
-//! these traits; `cfg_if!` picks the backend: [`native`] (tokio-tungstenite over rustls) or
-//! [`browser`] (the browser's own `WebSocket` through web-sys).
+//! these traits; `cfg_if!` picks the backend: `native.rs` (tokio-tungstenite over rustls) or
+//! `browser.rs` (the browser's own `WebSocket` through web-sys).
 
 use std::future::Future;
 use std::task::{Context, Poll};
