@@ -392,3 +392,65 @@ fn clones_sending_from_several_threads_keep_each_threads_order() {
     }
     assert_eq!(sender.buffered_amount(), 0, "everything went out");
 }
+
+/// Large messages to a `Socket` drained by `recv` / `try_recv`: a consumer slower than the
+/// whole heartbeat budget still gets everything intact and in order, with no heartbeat
+/// timeout meanwhile, whichever of the two it uses.
+#[test]
+fn large_messages_to_a_slow_polling_consumer_arrive_whole_and_in_order() {
+    let url = echo_server();
+    let heartbeat = unisock::Heartbeat {
+        interval: Duration::from_millis(40),
+        timeout: Duration::from_millis(80),
+        app_ping: None,
+    };
+    let options = Options::default().heartbeat(Some(heartbeat));
+    let socket = Socket::connect(&format!("{url}/echo"), options).unwrap();
+    assert!(matches!(
+        socket.recv_timeout(STEP),
+        Ok(Some(Event::Open { .. }))
+    ));
+    let messages: Vec<Message> = (0..10u32)
+        .map(|i| {
+            let size = if i % 3 == 2 {
+                16
+            } else {
+                (256 << 10) + i * 4099
+            };
+            Message::binary((0..size).map(|b| (b ^ i) as u8).collect::<Vec<u8>>())
+        })
+        .collect();
+    for message in &messages {
+        socket.send(message.clone()).unwrap();
+    }
+    for (i, message) in messages.iter().enumerate() {
+        if i == 1 {
+            // Longer than heartbeat interval + timeout.
+            std::thread::sleep(Duration::from_millis(400));
+        } else if i % 4 == 0 {
+            // Longer than the client's read pause.
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        let event = if i % 2 == 0 {
+            socket.recv_timeout(STEP)
+        } else {
+            // Polling, as a UI loop would.
+            let deadline = std::time::Instant::now() + STEP;
+            loop {
+                if let Some(event) = socket.try_recv() {
+                    break Ok(Some(event));
+                }
+                assert!(std::time::Instant::now() < deadline, "message {i} in time");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        match event {
+            Ok(Some(Event::Message(got))) => assert_eq!(&got, message, "message {i}"),
+            other => panic!("message {i}: got {other:?}"),
+        }
+    }
+    // No heartbeat timeout, no reconnect: nothing else arrives, the connection stays open.
+    let more = socket.recv_timeout(Duration::from_millis(300));
+    assert!(more.is_err(), "unexpected {more:?}");
+    assert_eq!(socket.ready_state(), ReadyState::Open);
+}

@@ -122,7 +122,9 @@ pub(crate) trait Connection: Unpin + MaybeSend + 'static {
     /// (natively tungstenite's, which the message shares): reading the next frame while one
     /// is still unconsumed makes the connection allocate, zero and fill a fresh buffer. The
     /// driver then waits briefly for the consumer before reading on. `usize::MAX`: reading
-    /// ahead costs nothing extra (the browser hands over each message separately anyway).
+    /// ahead costs nothing extra (the browser hands over each message separately anyway), or
+    /// is worth its cost because it runs in parallel with the consumer. Asked once per
+    /// connection, from the driver's task.
     fn large_message(&self) -> usize {
         usize::MAX
     }
