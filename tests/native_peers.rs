@@ -9,7 +9,7 @@ use common::{next_event, next_non_message, Peer};
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 
-use unisock::{CloseEvent, Error, Event, Heartbeat, Message, Options, ReadyState};
+use unisock::{CloseEvent, Error, Event, Message, Options, ReadyState};
 
 async fn open(peer: &Peer, path: &str, options: Options) -> (unisock::Sender, unisock::Receiver) {
     let url = format!("{}{path}", peer.base_url);
@@ -89,23 +89,9 @@ async fn order_of_10_000(peer: Peer) {
 /// heartbeat budget, still gets every message intact and in order, and the heartbeat still
 /// sees the peer's pongs meanwhile.
 async fn large_messages_to_a_slow_consumer(peer: Peer) {
-    let heartbeat = Heartbeat {
-        interval: Duration::from_millis(40),
-        timeout: Duration::from_millis(80),
-        app_ping: None,
-    };
-    let options = Options::default().heartbeat(Some(heartbeat));
+    let options = common::tight_heartbeat();
     let (mut tx, mut rx) = open(&peer, "/echo", options).await;
-    let messages: Vec<Message> = (0..12u32)
-        .map(|i| {
-            let size = if i % 3 == 2 {
-                16
-            } else {
-                (256 << 10) + i * 4099
-            };
-            Message::binary((0..size).map(|b| (b ^ i) as u8).collect::<Vec<u8>>())
-        })
-        .collect();
+    let messages = common::large_and_small_messages(12);
     for message in &messages {
         tx.feed(message.clone()).await.expect("send");
     }

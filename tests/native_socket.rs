@@ -399,27 +399,13 @@ fn clones_sending_from_several_threads_keep_each_threads_order() {
 #[test]
 fn large_messages_to_a_slow_polling_consumer_arrive_whole_and_in_order() {
     let url = echo_server();
-    let heartbeat = unisock::Heartbeat {
-        interval: Duration::from_millis(40),
-        timeout: Duration::from_millis(80),
-        app_ping: None,
-    };
-    let options = Options::default().heartbeat(Some(heartbeat));
+    let options = common::tight_heartbeat();
     let socket = Socket::connect(&format!("{url}/echo"), options).unwrap();
     assert!(matches!(
         socket.recv_timeout(STEP),
         Ok(Some(Event::Open { .. }))
     ));
-    let messages: Vec<Message> = (0..10u32)
-        .map(|i| {
-            let size = if i % 3 == 2 {
-                16
-            } else {
-                (256 << 10) + i * 4099
-            };
-            Message::binary((0..size).map(|b| (b ^ i) as u8).collect::<Vec<u8>>())
-        })
-        .collect();
+    let messages = common::large_and_small_messages(10);
     for message in &messages {
         socket.send(message.clone()).unwrap();
     }

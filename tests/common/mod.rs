@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
-use unisock::{Event, Receiver};
+use unisock::{Event, Heartbeat, Message, Options, Receiver};
 
 #[path = "../support/echo_server.rs"]
 pub mod echo_server;
@@ -126,4 +126,29 @@ pub async fn next_non_message(receiver: &mut Receiver) -> Event {
             other => return other,
         }
     }
+}
+
+/// Default options with a heartbeat whose whole budget (interval + timeout) is 120 ms, for
+/// tests whose consumer stalls longer than that.
+pub fn tight_heartbeat() -> Options {
+    Options::default().heartbeat(Some(Heartbeat {
+        interval: Duration::from_millis(40),
+        timeout: Duration::from_millis(80),
+        app_ping: None,
+    }))
+}
+
+/// `count` binary messages, mostly of 256 KiB and more (larger than a native read chunk),
+/// every third one 16 B, each with its own content.
+pub fn large_and_small_messages(count: u32) -> Vec<Message> {
+    (0..count)
+        .map(|i| {
+            let size = if i % 3 == 2 {
+                16
+            } else {
+                (256 << 10) + i * 4099
+            };
+            Message::binary((0..size).map(|b| (b ^ i) as u8).collect::<Vec<u8>>())
+        })
+        .collect()
 }
