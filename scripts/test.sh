@@ -104,6 +104,9 @@ banner "demo page end to end in Chromium (timeout 300 node --test --test-force-e
 timeout 300 node --test --test-force-exit tests/js/demo-e2e.test.mjs
 echo "screenshot: target/demo-e2e.png"
 
+banner "npm Socket in Chromium: the browser's own message events (timeout 300 node --test --test-force-exit tests/js/browser-socket.test.mjs)"
+timeout 300 node --test --test-force-exit tests/js/browser-socket.test.mjs
+
 banner "SharedSocket across pages in Chromium (timeout 300 node --test --test-force-exit tests/js/shared-worker.test.mjs)"
 timeout 300 node --test --test-force-exit tests/js/shared-worker.test.mjs
 

@@ -368,3 +368,103 @@ async fn sink_waits_above_the_high_water_mark_while_the_peer_does_not_read() {
         )))
     );
 }
+
+/// A received message is handed to the session at once, from the browser's own event
+/// callback (not a task woken later), so callbacks run there: two sockets at once each play
+/// ping-pong from inside `on_message` (text and binary), sending and finally closing from the
+/// callback. Each gets exactly its own echoes, in order, and no callback ever runs from inside
+/// a `send` or `close` call.
+#[wasm_bindgen_test]
+async fn callbacks_send_and_close_from_inside_on_message_on_two_sockets_at_once() {
+    use std::cell::Cell;
+    const ROUNDS: usize = 200;
+    struct Player {
+        socket: Rc<RefCell<Option<Socket>>>,
+        received: Rc<RefCell<Vec<Message>>>,
+        done: futures::channel::oneshot::Receiver<u16>,
+    }
+    // Set around every call into a socket: a callback that finds it set ran from inside it.
+    let in_call = Rc::new(Cell::new(false));
+    let nested = Rc::new(Cell::new(0u32));
+    let message = |id: usize, n: usize| {
+        if n % 2 == 0 {
+            Message::text(format!("socket {id} round {n}"))
+        } else {
+            Message::binary(vec![id as u8, n as u8, (n >> 8) as u8])
+        }
+    };
+    let mut players = Vec::new();
+    for id in 0..2 {
+        let handle = Rc::new(RefCell::new(None::<Socket>));
+        let received = Rc::new(RefCell::new(Vec::new()));
+        let (done_tx, done_rx) = futures::channel::oneshot::channel::<u16>();
+        let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+        let (on_message, on_close) = {
+            let (handle, received, in_call, nested) = (
+                handle.clone(),
+                received.clone(),
+                in_call.clone(),
+                nested.clone(),
+            );
+            let close_nested = nested.clone();
+            let close_in_call = in_call.clone();
+            (
+                move |m: Message| {
+                    if in_call.get() {
+                        nested.set(nested.get() + 1);
+                    }
+                    received.borrow_mut().push(m);
+                    let n = received.borrow().len();
+                    let socket = handle.borrow();
+                    let socket = socket.as_ref().expect("stored before the first echo");
+                    in_call.set(true);
+                    if n < ROUNDS {
+                        socket.send(message(id, n)).unwrap();
+                    } else {
+                        socket.close(4000 + id as u16, "done").unwrap();
+                    }
+                    in_call.set(false);
+                },
+                move |close: CloseEvent| {
+                    if close_in_call.get() {
+                        close_nested.set(close_nested.get() + 1);
+                    }
+                    if let Some(done) = done_tx.borrow_mut().take() {
+                        let _ = done.send(close.code);
+                    }
+                },
+            )
+        };
+        let socket = Socket::builder(&echo_url("/echo"))
+            .options(Options::default().without_reconnect())
+            .on_message(on_message)
+            .on_close(on_close)
+            .connect()
+            .unwrap();
+        *handle.borrow_mut() = Some(socket);
+        players.push(Player {
+            socket: handle,
+            received,
+            done: done_rx,
+        });
+    }
+    for (id, player) in players.iter().enumerate() {
+        in_call.set(true);
+        player
+            .socket
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .send(message(id, 0))
+            .unwrap();
+        in_call.set(false);
+    }
+    for (id, player) in players.into_iter().enumerate() {
+        let code = within("the close", player.done).await.unwrap();
+        assert_eq!(code, 4000 + id as u16);
+        let expected: Vec<Message> = (0..ROUNDS).map(|n| message(id, n)).collect();
+        assert_eq!(*player.received.borrow(), expected, "socket {id}");
+        player.socket.borrow_mut().take();
+    }
+    assert_eq!(nested.get(), 0, "a callback ran from inside send or close");
+}

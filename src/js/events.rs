@@ -325,33 +325,53 @@ pub(crate) fn attach(event: &JsValue, descriptors: &Object) {
     }
 }
 
+/// The prototypes that point a socket's message events at it (see [`attach_message`]).
+#[derive(Default)]
+pub(crate) struct MessagePrototypes {
+    /// For the browser's own events (see [`attach_message`]).
+    browser: Option<Object>,
+    /// For events made here: their own prototype and the one derived from it.
+    made: Option<(Object, Object)>,
+}
+
 /// Points one of the socket's message events at it, like [`attach`] but about ten times
 /// cheaper: instead of defining four properties on every event (several microseconds each
 /// time in Chromium), the event gets a prototype made once per socket, which has those
 /// properties and inherits from the event's own prototype (so `instanceof MessageEvent`,
-/// `data`, `origin`, … are unchanged). `cache` holds that prototype and the one it was
-/// derived from; an event with another prototype gets a new one.
+/// `data`, `origin`, … are unchanged).
+///
+/// `browser`: the event is one the browser's `WebSocket` fired, untouched so far. All of
+/// those have the same prototype (`MessageEvent.prototype` of this realm, whatever a page did
+/// to the global `MessageEvent` since), so the derived prototype is made from the first one
+/// and used without looking again: two calls into JS fewer per message. An event made here
+/// with `new MessageEvent` (text copied out of wasm, a page that replaced the constructor)
+/// gets its prototype looked at, and a new derived one when it changed.
 pub(crate) fn attach_message(
-    event: &JsValue,
+    event: &Object,
     descriptors: &Object,
-    cache: &mut Option<(Object, Object)>,
+    cache: &mut MessagePrototypes,
+    browser: bool,
 ) {
-    let Some(object) = event.dyn_ref::<Object>() else {
-        return;
-    };
-    let own = Object::get_prototype_of(event);
-    let derived = match cache {
-        Some((parent, derived)) if *parent == own => derived.clone(),
+    let derived = match (browser, &cache.browser, &cache.made) {
+        (true, Some(derived), _) => derived.clone(),
+        (false, _, Some((parent, derived))) if Object::get_prototype_of(event) == *parent => {
+            derived.clone()
+        }
         _ => {
+            let own = Object::get_prototype_of(event);
             let derived = Object::create(&own);
             if catch_define_properties(&derived, descriptors).is_err() {
                 return attach(event, descriptors);
             }
-            *cache = Some((own, derived.clone()));
+            if browser {
+                cache.browser = Some(derived.clone());
+            } else {
+                cache.made = Some((own, derived.clone()));
+            }
             derived
         }
     };
-    if catch_set_prototype_of(object, &derived).is_err() {
+    if catch_set_prototype_of(event, &derived).is_err() {
         // A non-extensible event: `attach` fails alike, and it keeps its own target.
         attach(event, descriptors);
     }

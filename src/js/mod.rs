@@ -122,9 +122,9 @@ struct Alias {
     target: JsValue,
     /// For [`events::attach`].
     descriptors: Object,
-    /// For [`events::attach_message`]: the message events' own prototype and the one derived
-    /// from it for this socket, made on the first message.
-    message_prototype: Option<(Object, Object)>,
+    /// For [`events::attach_message`]: the prototypes derived for this socket's message
+    /// events, made on the first message.
+    message_prototypes: events::MessagePrototypes,
 }
 
 impl Inner {
@@ -146,14 +146,14 @@ impl Inner {
             return;
         }
         let event = event();
-        let target = self.attach_target(&event, kind == Kind::Message);
+        let target = self.attach_target(&event, None);
         self.listeners.dispatch(kind.as_str(), &event, &target);
     }
 
     /// Points `event` at this socket's alias (creating it on first use); returns the alias.
-    /// `message`: one of the socket's own message events (the hot path, see
-    /// [`events::attach_message`]).
-    fn attach_target(self: &Rc<Self>, event: &JsValue, message: bool) -> JsValue {
+    /// `message`: `Some(browser)` for one of the socket's own message events (the hot path,
+    /// see [`events::attach_message`]), `browser` if the browser's `WebSocket` fired it.
+    fn attach_target(self: &Rc<Self>, event: &JsValue, message: Option<bool>) -> JsValue {
         let mut alias = self.alias.borrow_mut();
         let alias = alias.get_or_insert_with(|| {
             let target = JsValue::from(JsSocket {
@@ -163,13 +163,18 @@ impl Inner {
             Alias {
                 target,
                 descriptors,
-                message_prototype: None,
+                message_prototypes: events::MessagePrototypes::default(),
             }
         });
-        if message {
-            events::attach_message(event, &alias.descriptors, &mut alias.message_prototype);
-        } else {
-            events::attach(event, &alias.descriptors);
+        match message {
+            // Every message event is an object (a `MessageEvent`, or an `Event` without it).
+            Some(browser) => events::attach_message(
+                event.unchecked_ref(),
+                &alias.descriptors,
+                &mut alias.message_prototypes,
+                browser,
+            ),
+            None => events::attach(event, &alias.descriptors),
         }
         alias.target.clone()
     }
@@ -182,21 +187,23 @@ impl Inner {
         if !self.iterators.any() && !self.listeners.wants(Kind::Message.as_str()) {
             return;
         }
-        // A binary message as the browser delivered it: its own `ArrayBuffer` and trusted
+        // A message as the browser delivered it: its own `ArrayBuffer` or string and trusted
         // `MessageEvent` (as a `WebSocket` would give), not a copy and a new event.
-        let original = match &message {
-            Message::Binary(bytes) => crate::transport::received::original(bytes),
-            Message::Text(_) => None,
-        };
-        let (event, data) = match original {
+        let (event, data) = match crate::transport::received::original(message.as_bytes()) {
             Some((event, data)) => (Some(event), data),
             None => (None, data::to_js(message)),
         };
         self.iterators.feed(&data);
-        self.dispatch(Kind::Message, || match event {
-            Some(event) => event.into(),
-            None => events::message(&data, &self.origin.borrow()),
-        });
+        if !self.listeners.wants(Kind::Message.as_str()) {
+            return;
+        }
+        let (event, browser) = match event {
+            Some(event) => (event.into(), true),
+            None => (events::message(&data, &self.origin.borrow()), false),
+        };
+        let target = self.attach_target(&event, Some(browser));
+        self.listeners
+            .dispatch(Kind::Message.as_str(), &event, &target);
     }
 
     fn on_error(self: &Rc<Self>, error: crate::Error) {
@@ -484,7 +491,7 @@ impl JsSocket {
     #[wasm_bindgen(js_name = dispatchEvent)]
     pub fn dispatch_event(&self, event: web_sys::Event) -> bool {
         let event_type = event.type_();
-        let target = self.inner.attach_target(&event, false);
+        let target = self.inner.attach_target(&event, None);
         self.inner.listeners.dispatch(&event_type, &event, &target);
         if self.inner.closed() {
             // Dispatched after the final close: do not keep the alias alive.

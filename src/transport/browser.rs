@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -87,7 +87,7 @@ impl Transport for Browser {
     }
 
     fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
-        wasm_bindgen_futures::spawn_local(task);
+        SessionTask::spawn(task);
         Ok(())
     }
 }
@@ -112,17 +112,115 @@ enum Raw {
 struct Inbox {
     events: VecDeque<Raw>,
     waker: Option<Waker>,
+    /// The task that polls this connection, if [`Browser::spawn`] started it: woken by a
+    /// browser event, it is run at once instead (see [`SessionTask`]).
+    task: Option<Weak<SessionTask>>,
 }
 
 impl Inbox {
+    /// Called from the browser's event callbacks only, never from inside a poll or a user's
+    /// call (see [`SessionTask::run_now`]).
     fn push(inbox: &RefCell<Inbox>, raw: Raw) {
-        let waker = {
+        let (waker, task) = {
             let mut inbox = inbox.borrow_mut();
             inbox.events.push_back(raw);
-            inbox.waker.take()
+            (inbox.waker.take(), inbox.task.clone())
         };
         if let Some(waker) = waker {
-            waker.wake();
+            match task.and_then(|task| task.upgrade()) {
+                Some(task) => task.run_now(waker),
+                None => waker.wake(),
+            }
+        }
+    }
+
+    /// Parks the connection's task until the next browser event.
+    fn park(&mut self, cx: &Context<'_>) {
+        self.waker = Some(cx.waker().clone());
+        if self.task.is_none() {
+            self.task = SessionTask::current();
+        }
+    }
+}
+
+/// A session's task: wasm-bindgen-futures' task around the session future, which a browser
+/// event (a received message above all) polls right away, from the event's own callback,
+/// instead of waking it. A wake costs a `queueMicrotask` and a turn of the executor's queue
+/// before the session even sees the message; polling at once delivers it to the npm `Socket`'s
+/// listeners in the browser's callback, as a `WebSocket` does, and to a `Receiver` one
+/// microtask hop sooner.
+///
+/// Polling directly is only done from the browser's callbacks: they run on an empty stack, so
+/// this task is never polled from inside itself (checked anyway: if it is busy, it is woken),
+/// and never from inside a user's call (`send`, `close`, the constructor), so events stay
+/// asynchronous for the user. Every other wake (commands, timers, the event channel) goes
+/// through the executor as before, and the executor's own polls go through [`Self::poll`] too.
+struct SessionTask {
+    future: RefCell<Option<std::pin::Pin<Box<dyn Future<Output = ()>>>>>,
+    /// The executor's waker for this task, from its last poll.
+    waker: RefCell<Option<Waker>>,
+}
+
+thread_local! {
+    /// The task being polled (for [`Inbox::park`]).
+    static CURRENT: RefCell<Option<Weak<SessionTask>>> = const { RefCell::new(None) };
+}
+
+impl SessionTask {
+    fn spawn(future: impl Future<Output = ()> + 'static) {
+        let task = Rc::new(SessionTask {
+            future: RefCell::new(Some(Box::pin(future))),
+            waker: RefCell::new(None),
+        });
+        wasm_bindgen_futures::spawn_local(std::future::poll_fn(move |cx| task.poll(cx.waker())));
+    }
+
+    /// The task being polled right now, if any.
+    fn current() -> Option<Weak<SessionTask>> {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// Polls the session future with the executor's `waker`; `Ready` once it has finished.
+    fn poll(self: &Rc<Self>, waker: &Waker) -> Poll<()> {
+        let Ok(mut future) = self.future.try_borrow_mut() else {
+            // Polled from inside its own poll (cannot happen, see above): try again later.
+            waker.wake_by_ref();
+            return Poll::Pending;
+        };
+        let Some(running) = future.as_mut() else {
+            return Poll::Ready(());
+        };
+        {
+            let mut stored = self.waker.borrow_mut();
+            if !stored
+                .as_ref()
+                .is_some_and(|stored| stored.will_wake(waker))
+            {
+                *stored = Some(waker.clone());
+            }
+        }
+        let previous = CURRENT.with(|current| current.replace(Some(Rc::downgrade(self))));
+        let polled = running.as_mut().poll(&mut Context::from_waker(waker));
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+        if polled.is_ready() {
+            *future = None;
+        }
+        polled
+    }
+
+    /// Called for a browser event with the waker the connection was parked with: polls the
+    /// task now if that waker is this task's own (it is for the session's connection, unless
+    /// a combinator polled it with a waker of its own), else wakes it.
+    fn run_now(self: &Rc<Self>, parked: Waker) {
+        let waker = self.waker.borrow().clone();
+        match waker {
+            Some(waker) if waker.will_wake(&parked) => {
+                if self.poll(&waker).is_ready() {
+                    // Let the executor finish its task (and drop it) too.
+                    waker.wake();
+                }
+            }
+            _ => parked.wake(),
         }
     }
 }
@@ -165,13 +263,17 @@ impl BrowserConnection {
             let inbox = inbox.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let data = event.data();
-                let message = if let Some(text) = data.dyn_ref::<JsString>() {
-                    Message::text(String::from(text))
-                } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
+                // Binary first: one call into JS (`instanceof`) for the common case.
+                let message = if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
                     let bytes = Uint8Array::new(buffer).to_vec();
                     #[cfg(feature = "js")]
                     let bytes = received::keep(bytes, &event, &data);
                     Message::binary(bytes)
+                } else if let Some(text) = data.dyn_ref::<JsString>() {
+                    let text = String::from(text);
+                    #[cfg(feature = "js")]
+                    let text = received::keep_text(text, &event, &data);
+                    Message::text(text)
                 } else {
                     // Not possible with binaryType = "arraybuffer"; never drop silently.
                     Inbox::push(&inbox, Raw::Error);
@@ -217,7 +319,7 @@ impl BrowserConnection {
                 url: self.url.clone(),
             })),
             None => {
-                inbox.waker = Some(cx.waker().clone());
+                inbox.park(cx);
                 Poll::Pending
             }
         }
@@ -286,7 +388,7 @@ impl Connection for BrowserConnection {
         loop {
             return match inbox.events.pop_front() {
                 None => {
-                    inbox.waker = Some(cx.waker().clone());
+                    inbox.park(cx);
                     Poll::Pending
                 }
                 Some(Raw::Open) => continue,
@@ -323,15 +425,16 @@ fn js_error_message(value: &JsValue) -> String {
     }
 }
 
-/// The browser's own `MessageEvent` and `ArrayBuffer` of each binary message still held in
-/// Rust, so that the npm package's `Socket` can hand them to its listeners as they are
-/// instead of copying the bytes back out of wasm memory into a new `ArrayBuffer` and building
-/// a new `MessageEvent` (at 64 KiB the copy alone doubles the garbage per message; see
-/// BENCHMARKS.md). Only with the `js` feature: a Rust app never needs the JS values.
+/// The browser's own `MessageEvent` and `data` (`ArrayBuffer` or string) of each received
+/// message still held in Rust, so that the npm package's `Socket` can hand them to its
+/// listeners as they are instead of copying the bytes back out of wasm memory into a new
+/// `ArrayBuffer` or string and building a new `MessageEvent` (at 64 KiB the copy alone doubles
+/// the garbage per message; see BENCHMARKS.md). Only with the `js` feature: a Rust app never
+/// needs the JS values.
 ///
-/// The bytes are copied into wasm as before (the session reads them: sizes, sessions, app
-/// pongs); the JS values are found again from the [`Bytes`](bytes::Bytes) alone, by the
-/// address and length of its buffer. That is sound because the entry lives exactly as long
+/// The bytes (a text's UTF-8) are copied into wasm as before (the session reads them: sizes,
+/// sessions, app pongs); the JS values are found again from the [`Bytes`](bytes::Bytes)
+/// alone, by the address and length of its buffer. That is sound because the entry lives exactly as long
 /// as the buffer: it is added when the buffer is wrapped and removed when the buffer is freed,
 /// so an address is never reused while its entry exists. A message the session derived from
 /// the original (a session frame's payload, a slice) has another address or length and is
@@ -344,6 +447,8 @@ pub(crate) mod received {
     use bytes::Bytes;
     use wasm_bindgen::JsValue;
     use web_sys::MessageEvent;
+
+    use crate::Utf8Bytes;
 
     thread_local! {
         /// Buffer address -> (length, the browser's event, its `data`).
@@ -383,8 +488,17 @@ pub(crate) mod received {
         Bytes::from_owner(Tracked(bytes))
     }
 
-    /// The browser's `MessageEvent` and `ArrayBuffer` that `bytes` was received as, if
-    /// `bytes` is all of such a message.
+    /// Wraps the text of a received text message, remembering its JS event and string.
+    pub(super) fn keep_text(text: String, event: &MessageEvent, data: &JsValue) -> Utf8Bytes {
+        match Utf8Bytes::try_from(keep(text.into_bytes(), event, data)) {
+            Ok(text) => text,
+            // Cannot happen: the bytes are a `String`'s.
+            Err(_) => Utf8Bytes::new(),
+        }
+    }
+
+    /// The browser's `MessageEvent` and its `data` (an `ArrayBuffer` or a string) that `bytes`
+    /// was received as, if `bytes` is all of such a message.
     pub(crate) fn original(bytes: &[u8]) -> Option<(MessageEvent, JsValue)> {
         if bytes.is_empty() {
             return None;
