@@ -66,11 +66,11 @@ impl Utf8Bytes {
         true
     }
 
-    /// `self ++ tail`, with room for `spare` more bytes; `self` is not copied when its buffer
-    /// is not shared (see [`crate::buffer::append`]).
-    pub(crate) fn append(self, tail: &str, spare: usize) -> Self {
+    /// `self ++ tail`; `self` is not copied when its buffer is not shared (see
+    /// [`crate::buffer::append`]).
+    pub(crate) fn append(self, tail: &str) -> Self {
         // UTF-8 followed by UTF-8 is UTF-8: the invariant holds.
-        Utf8Bytes(crate::buffer::append(self.0, tail.as_bytes(), spare))
+        Utf8Bytes(crate::buffer::append(self.0, tail.as_bytes()))
     }
 
     /// tungstenite's text payload, sharing the buffer.

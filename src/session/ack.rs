@@ -152,16 +152,12 @@ impl Trailer {
 
 /// `payload ++ trailer`, of the payload's kind, and the trailer's length. The payload is not
 /// copied when its buffer is not shared (WebSocket needs the frame's payload in one piece):
-/// see [`crate::buffer::append`]. Room for the longest trailer is left behind it, so that a
-/// later [`AckState::data_frame`] of the same message writes in place too.
+/// see [`crate::buffer::append`].
 fn seal(payload: Message, tag: u8, fields: &[u64]) -> (Message, usize) {
     let trailer = Trailer::new(tag, fields);
-    let spare = MAX_TRAILER - trailer.len;
     let frame = match payload {
-        Message::Text(text) => Message::Text(text.append(trailer.as_str(), spare)),
-        Message::Binary(bytes) => {
-            Message::Binary(crate::buffer::append(bytes, trailer.as_bytes(), spare))
-        }
+        Message::Text(text) => Message::Text(text.append(trailer.as_str())),
+        Message::Binary(bytes) => Message::Binary(crate::buffer::append(bytes, trailer.as_bytes())),
     };
     (frame, trailer.len)
 }
