@@ -95,6 +95,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod buffer;
 mod client;
 mod error;
 mod event;

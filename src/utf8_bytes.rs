@@ -46,7 +46,7 @@ impl Utf8Bytes {
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor of `Utf8Bytes` takes its bytes from a `str`/`String`, checks
         // them with `std::str::from_utf8`, or (`from_tungstenite`) from tungstenite's `Utf8Bytes`
-        // which upholds the same invariant; `truncate` keeps char boundaries. Nothing mutates
+        // which upholds the same invariant; `truncate` keeps char boundaries; `append` adds a `str`. Nothing mutates
         // the bytes afterwards (`Bytes` is immutable).
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
@@ -64,6 +64,13 @@ impl Utf8Bytes {
         }
         self.0.truncate(len);
         true
+    }
+
+    /// `self ++ tail`; `self` is not copied when its buffer is not shared (see
+    /// [`crate::buffer::append`]).
+    pub(crate) fn append(self, tail: &str) -> Self {
+        // UTF-8 followed by UTF-8 is UTF-8: the invariant holds.
+        Utf8Bytes(crate::buffer::append(self.0, tail.as_bytes()))
     }
 
     /// tungstenite's text payload, sharing the buffer.

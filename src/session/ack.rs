@@ -150,22 +150,31 @@ impl Trailer {
     }
 }
 
-/// `payload ++ trailer`, of the payload's kind: the payload is copied once, into a buffer
-/// with room for the trailer (WebSocket needs the frame's payload in one piece).
-fn seal(payload: &Message, tag: u8, fields: &[u64]) -> Message {
+/// `payload ++ trailer`, of the payload's kind, and the trailer's length. The payload is not
+/// copied when its buffer is not shared (WebSocket needs the frame's payload in one piece):
+/// see [`crate::buffer::append`].
+fn seal(payload: Message, tag: u8, fields: &[u64]) -> (Message, usize) {
     let trailer = Trailer::new(tag, fields);
-    match payload {
-        Message::Text(text) => {
-            let mut out = String::with_capacity(text.len() + trailer.len);
-            out.push_str(text);
-            out.push_str(trailer.as_str());
-            Message::text(out)
+    let frame = match payload {
+        Message::Text(text) => Message::Text(text.append(trailer.as_str())),
+        Message::Binary(bytes) => Message::Binary(crate::buffer::append(bytes, trailer.as_bytes())),
+    };
+    (frame, trailer.len)
+}
+
+/// The payload of a frame built by [`seal`] with a trailer of `trailer_len` bytes: the frame,
+/// truncated (no copy).
+fn unseal(frame: Message, trailer_len: usize) -> Message {
+    let cut = frame.len().saturating_sub(trailer_len);
+    match frame {
+        Message::Text(mut text) => {
+            // The trailer is ASCII and follows a whole string: `cut` is a char boundary.
+            let _ = text.truncate(cut);
+            Message::Text(text)
         }
-        Message::Binary(bytes) => {
-            let mut out = Vec::with_capacity(bytes.len() + trailer.len);
-            out.extend_from_slice(bytes);
-            out.extend_from_slice(trailer.as_bytes());
-            Message::binary(out)
+        Message::Binary(mut bytes) => {
+            bytes.truncate(cut);
+            Message::Binary(bytes)
         }
     }
 }
@@ -183,7 +192,7 @@ impl Frame {
     /// The frame as a WebSocket message.
     pub(crate) fn encode(self) -> Message {
         match self {
-            Frame::Data { seq, ack, message } => seal(&message, b'D', &[seq, ack]),
+            Frame::Data { seq, ack, message } => seal(message, b'D', &[seq, ack]).0,
             Frame::Ack { ack } => seal_control("", b'A', &[ack]),
             Frame::Ping { ack } => seal_control("", b'P', &[ack]),
             Frame::Hello { token, received } => seal_control(&token, b'H', &[received]),
@@ -310,6 +319,25 @@ pub(crate) enum Received {
     Duplicate,
 }
 
+/// A message kept for replay: its last frame (`payload ++ trailer`) once it was sent, its bare
+/// payload before.
+#[derive(Debug)]
+struct Kept {
+    frame: Message,
+    /// Length of the trailer behind the payload (0: not sent yet).
+    trailer_len: usize,
+}
+
+impl Kept {
+    fn payload_len(&self) -> usize {
+        self.frame.len() - self.trailer_len
+    }
+
+    fn into_payload(self) -> Message {
+        unseal(self.frame, self.trailer_len)
+    }
+}
+
 /// One direction pair of a session: sequence numbers and the replay buffer of what this side
 /// sent, and the in-order receive position (for dedupe and acks) of what it received.
 #[derive(Debug)]
@@ -318,7 +346,7 @@ pub(crate) struct AckState {
     /// Sequence number the next pushed message gets (starts at 1).
     next_seq: u64,
     /// Sent and not acknowledged, by consecutive sequence number from `first_unacked`.
-    unacked: VecDeque<Message>,
+    unacked: VecDeque<Kept>,
     unacked_bytes: usize,
     /// Sequence number of `unacked[0]` (or `next_seq` when empty).
     first_unacked: u64,
@@ -371,7 +399,10 @@ impl AckState {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.unacked_bytes += message.len();
-        self.unacked.push_back(message);
+        self.unacked.push_back(Kept {
+            frame: message,
+            trailer_len: 0,
+        });
         seq
     }
 
@@ -386,11 +417,13 @@ impl AckState {
         self.push(message)
     }
 
-    fn drop_oldest(&mut self) -> Option<Message> {
-        let message = self.unacked.pop_front()?;
-        self.unacked_bytes -= message.len();
+    fn drop_oldest(&mut self) -> bool {
+        let Some(kept) = self.unacked.pop_front() else {
+            return false;
+        };
+        self.unacked_bytes -= kept.payload_len();
         self.first_unacked += 1;
-        Some(message)
+        true
     }
 
     /// The peer acknowledges everything up to `ack`. Older (stale) acks are ignored; an ack of
@@ -399,7 +432,7 @@ impl AckState {
         if ack >= self.next_seq {
             return Err(Violation("ack of a message never sent"));
         }
-        while self.first_unacked <= ack && self.drop_oldest().is_some() {}
+        while self.first_unacked <= ack && self.drop_oldest() {}
         // After evictions the buffer may start above `ack`; nothing more to free then.
         Ok(())
     }
@@ -416,14 +449,24 @@ impl AckState {
         }
     }
 
-    /// The data frame of message `seq` from the replay buffer, with the current ack: the
-    /// payload is copied once, into a buffer with room for the trailer. `None` once the
-    /// message has been acknowledged (nothing to send).
+    /// The data frame of message `seq` from the replay buffer, with the current ack. `None`
+    /// once the message has been acknowledged (nothing to send).
+    ///
+    /// The frame is kept in the buffer in place of the payload and shares it with the
+    /// returned one. Its payload is not copied when nothing else holds its buffer: a message
+    /// whose sender let go of it, or the frame of an earlier send that the connection let go of
+    /// (a resend, sealed again with the new ack); otherwise it is copied once (see [`seal`]).
     pub(crate) fn data_frame(&mut self, seq: u64) -> Option<Message> {
         let index = usize::try_from(seq.checked_sub(self.first_unacked)?).ok()?;
-        let message = self.unacked.get(index)?;
+        let kept = self.unacked.get_mut(index)?;
+        // Moved out (not cloned), so that the buffer can be unique.
+        let last = std::mem::replace(&mut kept.frame, Message::Binary(bytes::Bytes::new()));
+        let (frame, trailer_len) =
+            seal(unseal(last, kept.trailer_len), b'D', &[seq, self.received]);
+        kept.frame = frame.clone();
+        kept.trailer_len = trailer_len;
         self.ack_sent = self.received;
-        Some(seal(message, b'D', &[seq, self.received]))
+        Some(frame)
     }
 
     /// A standalone ack of everything received so far.
@@ -476,9 +519,10 @@ impl AckState {
 
     /// Message `seq` in the replay buffer.
     #[cfg(test)]
-    pub(crate) fn unacked(&self, seq: u64) -> Option<&Message> {
+    pub(crate) fn unacked(&self, seq: u64) -> Option<Message> {
         let index = seq.checked_sub(self.first_unacked)?;
-        self.unacked.get(usize::try_from(index).ok()?)
+        let kept = self.unacked.get(usize::try_from(index).ok()?)?;
+        Some(unseal(kept.frame.clone(), kept.trailer_len))
     }
 
     /// Continues after the peer lost messages up to `next - 1` (a gap it was told about):
@@ -491,7 +535,10 @@ impl AckState {
     /// of the first) and starts over from sequence number 1.
     pub(crate) fn take_unacked(&mut self) -> (u64, Vec<Message>) {
         let first = self.first_unacked;
-        let messages = std::mem::take(&mut self.unacked).into();
+        let messages = std::mem::take(&mut self.unacked)
+            .into_iter()
+            .map(Kept::into_payload)
+            .collect();
         *self = AckState::new(self.limits);
         (first, messages)
     }
@@ -592,6 +639,7 @@ impl ClientSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Utf8Bytes;
 
     const LIMITS: Limits = Limits {
         max_messages: 4,
@@ -718,7 +766,7 @@ mod tests {
         assert!(state.on_ack(5).is_err(), "ack of an unsent message");
         state.on_ack(2).unwrap();
         assert_eq!(state.first_unacked(), 3);
-        assert_eq!(state.unacked(3), Some(&Message::text("2")));
+        assert_eq!(state.unacked(3), Some(Message::text("2")));
         assert_eq!(state.unacked(2), None);
         state.on_data(1).unwrap();
         assert_eq!(
@@ -752,6 +800,101 @@ mod tests {
         // An ack below the buffer start (evicted ones) is fine.
         state.on_ack(2).unwrap();
         assert_eq!(state.first_unacked(), 3);
+    }
+
+    fn decode_data(frame: Message) -> (u64, u64, Message) {
+        match Frame::decode(frame).unwrap() {
+            Frame::Data { seq, ack, message } => (seq, ack, message),
+            other => panic!("not data: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_of_unshared_payloads_reuse_their_buffer() {
+        let mut state = AckState::new(LIMITS);
+        // A binary payload with spare room (as a `Vec` built by pushing has).
+        let mut vec = Vec::with_capacity(64);
+        vec.extend_from_slice(b"abc");
+        let at = vec.as_ptr();
+        let seq = state.push(Message::binary(vec));
+        let frame = state.data_frame(seq).unwrap();
+        assert_eq!(frame.as_bytes().as_ptr(), at, "sealed in place");
+        assert_eq!(
+            decode_data(frame.clone()),
+            (1, 0, Message::binary(b"abc".to_vec()))
+        );
+        // Text, with a multi-byte character right before the trailer: still valid UTF-8.
+        let mut text = String::with_capacity(64);
+        text.push_str("héllo ✓");
+        let at = text.as_ptr();
+        let seq = state.push(Message::text(text));
+        let text_frame = state.data_frame(seq).unwrap();
+        assert_eq!(text_frame.as_bytes().as_ptr(), at, "sealed in place");
+        assert!(std::str::from_utf8(text_frame.as_bytes()).is_ok());
+        assert_eq!(text_frame.as_text(), Some("héllo ✓D2.0%"));
+        assert_eq!(decode_data(text_frame.clone()).2, Message::text("héllo ✓"));
+        // The buffer keeps the frame; the payload is what is handed back.
+        assert_eq!(state.unacked(2), Some(Message::text("héllo ✓")));
+        assert_eq!(state.unacked_bytes(), 3 + "héllo ✓".len());
+
+        // A resend after the connection let go of the frame: the trailer is rewritten in place
+        // with the current ack (one more digit than before).
+        drop(text_frame);
+        for seq in 1..=16 {
+            state.on_data(seq).unwrap();
+        }
+        let resent = state.data_frame(2).unwrap();
+        assert_eq!(resent.as_bytes().as_ptr(), at, "resealed in place");
+        assert_eq!(
+            decode_data(resent.clone()),
+            (2, 16, Message::text("héllo ✓"))
+        );
+        // While something still holds the frame, a resend copies and leaves it alone.
+        state.on_data(17).unwrap();
+        let again = state.data_frame(2).unwrap();
+        assert_ne!(again.as_bytes().as_ptr(), at);
+        assert_eq!(decode_data(again).1, 17);
+        assert_eq!(decode_data(resent).1, 16, "the held frame is unchanged");
+
+        // A payload without spare room grows; a big one is not copied (realloc), whatever the
+        // allocator does with the address: only the content can be checked here.
+        let seq = state.push(Message::binary(vec![9u8; 1 << 16]));
+        let frame = state.data_frame(seq).unwrap();
+        let (_, _, payload) = decode_data(frame);
+        assert_eq!(payload, Message::binary(vec![9u8; 1 << 16]));
+
+        // Ending the session hands back the bare payloads.
+        state.on_ack(1).unwrap();
+        let (first, messages) = state.take_unacked();
+        assert_eq!(first, 2);
+        assert_eq!(
+            messages,
+            vec![
+                Message::text("héllo ✓"),
+                Message::binary(vec![9u8; 1 << 16])
+            ]
+        );
+    }
+
+    #[test]
+    fn frames_of_shared_payloads_copy_and_leave_them_alone() {
+        let mut state = AckState::new(LIMITS);
+        let binary = Message::binary(vec![1u8, 2, 3]);
+        let text = Message::text("ü");
+        let b = state.push(binary.clone());
+        let t = state.push(text.clone());
+        let frame = state.data_frame(b).unwrap();
+        assert_ne!(frame.as_bytes().as_ptr(), binary.as_bytes().as_ptr());
+        assert_eq!(decode_data(frame).2, binary);
+        let frame = state.data_frame(t).unwrap();
+        assert_eq!(frame.as_text(), Some("üD2.0%"));
+        assert_eq!((binary.len(), text.as_text()), (3, Some("ü")), "untouched");
+        // A static payload is never unique.
+        let s = state.push(Message::text(Utf8Bytes::from_static("static")));
+        assert_eq!(
+            decode_data(state.data_frame(s).unwrap()).2,
+            Message::text("static")
+        );
     }
 
     fn welcome(client: &mut ClientSession, token: &str, status: Status, acked: u64, next: u64) {
