@@ -9,24 +9,14 @@
 // (or UNISOCK_BIN). Every wait is bounded.
 
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { launchChromium, newWatchedPage, startServer } from "./support.mjs";
+import { newWatchedPage, serverAndChromium } from "./support.mjs";
 
 const WAIT = 15_000; // ms, for anything the page or the server does
 
-let server;
-let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndChromium();
 
 /**
  * A document of the server's origin that runs nothing by itself (the package's package.json;
@@ -35,9 +25,9 @@ after(async () => {
  * package loaded as `window.unisock`.
  */
 async function packagePage(label) {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const { page, problems } = await newWatchedPage(context, label, WAIT);
-  await page.goto(`${server.http}/pkg/package.json`);
+  await page.goto(`${env.server.http}/pkg/package.json`);
   await page.evaluate(async () => {
     const unisock = await import("/pkg/unisock.js");
     await unisock.default();
@@ -93,7 +83,7 @@ function pingPong(page, options, rounds) {
         };
         socket.onopen = () => call(() => socket.send(message(0)));
       }),
-    { ws: server.ws, options, rounds, wait: WAIT },
+    { ws: env.server.ws, options, rounds, wait: WAIT },
   );
 }
 
@@ -109,7 +99,7 @@ describe("Socket from the npm package in Chromium", () => {
       const trusted = s.data.length > 0;
       assert.deepEqual(
         { ...s, data: undefined },
-        { inCall: false, trusted, messageEvent: true, self: true, current: true, own: true, origin: server.ws, data: undefined },
+        { inCall: false, trusted, messageEvent: true, self: true, current: true, own: true, origin: env.server.ws, data: undefined },
         JSON.stringify(s),
       );
     }
@@ -125,7 +115,7 @@ describe("Socket from the npm package in Chromium", () => {
     for (const s of seen) {
       assert.deepEqual(
         { inCall: s.inCall, messageEvent: s.messageEvent, self: s.self, own: s.own, origin: s.origin },
-        { inCall: false, messageEvent: true, self: true, own: true, origin: server.ws },
+        { inCall: false, messageEvent: true, self: true, own: true, origin: env.server.ws },
       );
     }
     assert.deepEqual(problems.filter((p) => !p.includes("favicon")), []);

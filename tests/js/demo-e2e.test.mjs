@@ -8,31 +8,21 @@
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { ROOT, launchChromium, newWatchedPage, startServer } from "./support.mjs";
+import { ROOT, newWatchedPage, serverAndChromium } from "./support.mjs";
 
 
 const SCREENSHOT = join(ROOT, "target", "demo-e2e.png");
 const WAIT = 20_000; // ms, for anything the page does
 
-let server;
-let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndChromium();
 
 /** Opens the demo in a new page, joined to `room`; collects the page's errors. */
 async function openDemo(context, room, label) {
   const { page, problems } = await newWatchedPage(context, label, WAIT);
-  await page.goto(`${server.http}/#room=${room}`);
+  await page.goto(`${env.server.http}/#room=${room}`);
   await page.locator("#state").filter({ hasText: /^open$/ }).waitFor();
   return { page, problems };
 }
@@ -50,7 +40,7 @@ async function seesMessage(page, text) {
 
 describe("demo page", () => {
   it("chats between two pages and delivers a message queued during a dropped connection", { timeout: 120_000 }, async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const context = await env.browser.newContext({ viewport: { width: 1280, height: 860 } });
     const room = `e2e-${Math.random().toString(36).slice(2, 8)}`;
     const a = await openDemo(context, room, "page A");
     const b = await openDemo(context, room, "page B");
@@ -109,10 +99,10 @@ describe("demo page", () => {
   });
 
   it("works in a module Worker and resolves relative URLs in a page", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
-    await page.goto(`${server.http}/index.html`);
+    await page.goto(`${env.server.http}/index.html`);
     const result = await page.evaluate(async (wait) => {
       // A worker has no window: the package must not need one.
       const code = `
@@ -153,7 +143,7 @@ describe("demo page", () => {
     assert.deepEqual(result.fromWorker, {
       got: ["from the worker", [1, 2, 3]], code: 4000, reason: "worker done", window: "undefined", closeEvent: true,
     });
-    assert.equal(result.url, `${server.ws}/echo`);
+    assert.equal(result.url, `${env.server.ws}/echo`);
     await context.close();
   });
 });

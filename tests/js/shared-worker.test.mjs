@@ -13,17 +13,15 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
-import { ROOT, clientId, launchChromium, newWatchedPage, startServer as startUnisockServe, until } from "./support.mjs";
+import { ROOT, clientId, serverAndChromium, newWatchedPage, startServer as startUnisockServe, until } from "./support.mjs";
 
 const { WebSocketServer } = createRequire(join(ROOT, "tests", "peers", "package.json"))("ws");
 
 const WAIT = 10_000; // ms, for anything the pages or the server do
 const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".ts": "text/plain", ".json": "application/json" };
 
-let server;
-let browser;
 
 /**
  * HTTP: `/` a blank page, `/pkg/…` the package. WebSocket, any path: the connections are
@@ -99,15 +97,7 @@ async function startServer() {
   };
 }
 
-before(async () => {
-  server = await startServer();
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndChromium(startServer);
 
 let paths = 0;
 /** A fresh WebSocket path per test, so that the server's counts are the test's own. */
@@ -120,7 +110,7 @@ function freshPath(name) {
 async function newPage(context, label, before) {
   const { page, problems } = await newWatchedPage(context, label, WAIT);
   if (before) await page.addInitScript(before);
-  await page.goto(`${server.http}/`);
+  await page.goto(`${env.server.http}/`);
   return { page, problems };
 }
 
@@ -191,9 +181,9 @@ async function never(ms, what, condition) {
 
 describe("SharedSocket in a SharedWorker", () => {
   it("two pages share one connection, both get every message, a reload keeps it, the last page to go closes it", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("room");
-    const url = `${server.ws}${path}`;
+    const url = `${env.server.ws}${path}`;
     const options = { protocols: ["chat"], reconnect: { minDelay: 50, maxDelay: 50 } };
     const a = await newPage(context, "page A");
     const b = await newPage(context, "page B");
@@ -202,8 +192,8 @@ describe("SharedSocket in a SharedWorker", () => {
     assert.deepEqual(initial, { readyState: 0, url, bufferedAmount: 0 });
     await openSocket(b.page, "s", `${url}?token=secret`, options);
     // ONE connection, and it stays one.
-    assert.equal(server.opened(`${path}?token=secret`), 1);
-    await never(300, "a second connection was opened", () => server.opened(`${path}?token=secret`) > 1);
+    assert.equal(env.server.opened(`${path}?token=secret`), 1);
+    await never(300, "a second connection was opened", () => env.server.opened(`${path}?token=secret`) > 1);
     const p = `${path}?token=secret`;
 
     for (const { page } of [a, b]) {
@@ -214,13 +204,13 @@ describe("SharedSocket in a SharedWorker", () => {
     }
 
     // Both pages get every message, text and binary.
-    server.broadcast(p, "hello pages");
-    server.broadcast(p, Buffer.from([1, 2, 3]));
+    env.server.broadcast(p, "hello pages");
+    env.server.broadcast(p, Buffer.from([1, 2, 3]));
     for (const { page } of [a, b]) {
       const log = await untilLogged(page, "s", "two messages", (e) => e.type === "message" && e.data.bytes);
       assert.deepEqual(messagesOf(log), ["hello pages", { bytes: [1, 2, 3] }]);
       const message = log.find((e) => e.type === "message");
-      assert.deepEqual([message.target, message.origin, message.isMessageEvent], [true, server.ws, true]);
+      assert.deepEqual([message.target, message.origin, message.isMessageEvent], [true, env.server.ws, true]);
     }
 
     // Both pages send on the one connection, text and binary (views are copied at once).
@@ -231,17 +221,17 @@ describe("SharedSocket in a SharedWorker", () => {
       bytes.fill(0);
     });
     await b.page.evaluate(() => window.sockets.s.send("from B"));
-    await until(WAIT, "3 messages at the server", () => server.received(p).length >= 3);
-    assert.deepEqual(server.received(p).slice(0, 2), ["from A", [8, 7]]);
-    assert.ok(server.received(p).includes("from B"));
+    await until(WAIT, "3 messages at the server", () => env.server.received(p).length >= 3);
+    assert.deepEqual(env.server.received(p).slice(0, 2), ["from A", [8, 7]]);
+    assert.ok(env.server.received(p).includes("from B"));
     await until(WAIT, "bufferedAmount back to 0", () => a.page.evaluate(() => window.sockets.s.bufferedAmount === 0));
 
     // Reload A: B's connection stays up, untouched; A joins it again.
     await a.page.reload();
     await openSocket(a.page, "s", `${url}?token=secret`, options);
-    assert.equal(server.opened(p), 1, "still the first connection");
-    assert.deepEqual(server.closes(p), []);
-    server.broadcast(p, "after the reload");
+    assert.equal(env.server.opened(p), 1, "still the first connection");
+    assert.deepEqual(env.server.closes(p), []);
+    env.server.broadcast(p, "after the reload");
     for (const { page } of [a, b]) {
       await untilLogged(page, "s", "the message after the reload", (e) => e.data === "after the reload");
     }
@@ -250,53 +240,53 @@ describe("SharedSocket in a SharedWorker", () => {
 
     // Close both pages: the server sees the connection close, once, soon after the last.
     await a.page.close();
-    await never(500, "the connection closed while B was still there", () => server.closes(p).length > 0);
+    await never(500, "the connection closed while B was still there", () => env.server.closes(p).length > 0);
     await b.page.close();
     const closed = Date.now();
-    await until(5_000, "the server to see the close", () => server.closes(p).length > 0);
-    assert.equal(server.closes(p)[0].code, 1000);
-    assert.ok(server.closes(p)[0].at - closed < 5_000);
-    assert.equal(server.opened(p), 1);
+    await until(5_000, "the server to see the close", () => env.server.closes(p).length > 0);
+    assert.equal(env.server.closes(p)[0].code, 1000);
+    assert.ok(env.server.closes(p)[0].at - closed < 5_000);
+    assert.equal(env.server.opened(p), 1);
     assert.deepEqual([...a.problems, ...b.problems], []);
     await context.close();
   });
 
   it("notices pages that go away without a goodbye (Web Locks)", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("locks");
     // Swallow `pagehide` before SharedSocket sees it, as if the page had crashed.
     const silent = () => window.addEventListener("pagehide", (event) => event.stopImmediatePropagation(), true);
     const a = await newPage(context, "page A", silent);
     const b = await newPage(context, "page B", silent);
-    await openSocket(a.page, "s", `${server.ws}${path}`);
-    await openSocket(b.page, "s", `${server.ws}${path}`);
-    assert.equal(server.opened(path), 1);
+    await openSocket(a.page, "s", `${env.server.ws}${path}`);
+    await openSocket(b.page, "s", `${env.server.ws}${path}`);
+    assert.equal(env.server.opened(path), 1);
 
     await a.page.close();
-    await never(500, "the connection closed while B was still there", () => server.closes(path).length > 0);
-    server.broadcast(path, "still here");
+    await never(500, "the connection closed while B was still there", () => env.server.closes(path).length > 0);
+    env.server.broadcast(path, "still here");
     await untilLogged(b.page, "s", "a message after A went", (e) => e.data === "still here");
 
     // The worker has let A go: B is the last page, so its close() closes the connection (were
     // A still counted, it would only detach B). Without the lock, only the browser ending the
     // worker after the last page would close it, with 1001.
     await b.page.evaluate(() => window.sockets.s.close(4005, "B was last"));
-    await until(WAIT, "the server to see B's close", () => server.closes(path).length > 0);
-    assert.deepEqual([server.closes(path)[0].code, server.closes(path)[0].reason], [4005, "B was last"]);
-    assert.equal(server.opened(path), 1);
+    await until(WAIT, "the server to see B's close", () => env.server.closes(path).length > 0);
+    assert.deepEqual([env.server.closes(path)[0].code, env.server.closes(path)[0].reason], [4005, "B was last"]);
+    assert.equal(env.server.opened(path), 1);
     await context.close();
   });
 
   it("reconnects once, in the worker, for every page", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("reconnect");
     const options = { reconnect: { minDelay: 50, maxDelay: 50 } };
     const a = await newPage(context, "page A");
     const b = await newPage(context, "page B");
-    await openSocket(a.page, "s", `${server.ws}${path}`, options);
-    await openSocket(b.page, "s", `${server.ws}${path}`, options);
+    await openSocket(a.page, "s", `${env.server.ws}${path}`, options);
+    await openSocket(b.page, "s", `${env.server.ws}${path}`, options);
 
-    server.cut(path);
+    env.server.cut(path);
     for (const { page } of [a, b]) {
       const log = await until(WAIT, "reopened", async () => {
         const log = await logOf(page, "s");
@@ -307,20 +297,20 @@ describe("SharedSocket in a SharedWorker", () => {
       assert.deepEqual([reconnecting.attempt, reconnecting.code, reconnecting.wasClean, reconnecting.target], [1, 1006, false, true]);
       assert.equal(typeof reconnecting.delay, "number");
     }
-    assert.equal(server.opened(path), 2, "one reconnect for both pages");
+    assert.equal(env.server.opened(path), 2, "one reconnect for both pages");
     assert.equal(await a.page.evaluate(() => window.sockets.s.readyState), 1);
     await b.page.evaluate(() => window.sockets.s.send("after the reconnect"));
-    await until(WAIT, "the message after the reconnect", () => server.received(path).includes("after the reconnect"));
+    await until(WAIT, "the message after the reconnect", () => env.server.received(path).includes("after the reconnect"));
     await context.close();
   });
 
   it("a for await loop that falls receiveBuffer behind gets what it holds, then ReaderLagged", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("lagged");
     const a = await newPage(context, "page A");
-    await openSocket(a.page, "s", `${server.ws}${path}`, { receiveBuffer: 2 });
+    await openSocket(a.page, "s", `${env.server.ws}${path}`, { receiveBuffer: 2 });
     await a.page.evaluate(() => { window.iterator = window.sockets.s[Symbol.asyncIterator](); });
-    for (const text of ["m0", "m1", "m2", "m3"]) server.broadcast(path, text);
+    for (const text of ["m0", "m1", "m2", "m3"]) env.server.broadcast(path, text);
     await until(WAIT, "four messages", async () => messagesOf(await logOf(a.page, "s")).length === 4);
     const read = await a.page.evaluate(async () => {
       const got = [(await window.iterator.next()).value, (await window.iterator.next()).value];
@@ -333,12 +323,12 @@ describe("SharedSocket in a SharedWorker", () => {
   });
 
   it("close(code, reason) detaches a page; the last one closes the connection with its code", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("close");
     const a = await newPage(context, "page A");
     const b = await newPage(context, "page B");
-    await openSocket(a.page, "s", `${server.ws}${path}`);
-    await openSocket(b.page, "s", `${server.ws}${path}`);
+    await openSocket(a.page, "s", `${env.server.ws}${path}`);
+    await openSocket(b.page, "s", `${env.server.ws}${path}`);
 
     const thrown = await a.page.evaluate(() => {
       const s = window.sockets.s;
@@ -356,31 +346,31 @@ describe("SharedSocket in a SharedWorker", () => {
       try { s.send("late"); } catch (e) { kind = e.kind; }
       return [s.readyState, kind];
     }), [3, "Closed"]);
-    await never(300, "A's close closed the shared connection", () => server.closes(path).length > 0);
+    await never(300, "A's close closed the shared connection", () => env.server.closes(path).length > 0);
 
-    server.broadcast(path, "only B");
+    env.server.broadcast(path, "only B");
     await untilLogged(b.page, "s", "a message after A left", (e) => e.data === "only B");
     await b.page.evaluate(() => window.sockets.s.close(4001, "B is last"));
     const bLog = await untilLogged(b.page, "s", "close", (e) => e.type === "close");
     assert.deepEqual(bLog.at(-1), { type: "close", target: true, code: 4001, reason: "B is last", wasClean: true, unsent: [], isCloseEvent: true });
-    await until(WAIT, "the server to see B's close", () => server.closes(path).length > 0);
-    assert.deepEqual([server.closes(path)[0].code, server.closes(path)[0].reason], [4001, "B is last"]);
+    await until(WAIT, "the server to see B's close", () => env.server.closes(path).length > 0);
+    assert.deepEqual([env.server.closes(path)[0].code, env.server.closes(path)[0].reason], [4001, "B is last"]);
     assert.deepEqual(messagesOf(await logOf(a.page, "s")), [], "A got nothing after it left");
     assert.deepEqual([...a.problems, ...b.problems], []);
     await context.close();
   });
 
   it("one worker, a connection per URL and options; errors reach the page", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const [one, two] = [freshPath("one"), freshPath("two")];
     const a = await newPage(context, "page A");
     const b = await newPage(context, "page B");
-    await openSocket(a.page, "one", `${server.ws}${one}`);
-    await openSocket(a.page, "two", `${server.ws}${two}`);
-    await openSocket(b.page, "one", `${server.ws}${one}`);
+    await openSocket(a.page, "one", `${env.server.ws}${one}`);
+    await openSocket(a.page, "two", `${env.server.ws}${two}`);
+    await openSocket(b.page, "one", `${env.server.ws}${one}`);
     // Same URL, other options: a connection of its own.
-    await openSocket(b.page, "other", `${server.ws}${one}`, { connectTimeout: 5_000 });
-    assert.deepEqual([server.opened(one), server.opened(two)], [2, 1]);
+    await openSocket(b.page, "other", `${env.server.ws}${one}`, { connectTimeout: 5_000 });
+    assert.deepEqual([env.server.opened(one), env.server.opened(two)], [2, 1]);
     // The on… handlers and `for await` see the messages too.
     const seen = a.page.evaluate((wait) => new Promise((resolve, reject) => {
       setTimeout(() => reject(new Error("no messages through onmessage and for await")), wait);
@@ -397,8 +387,8 @@ describe("SharedSocket in a SharedWorker", () => {
       })();
     }), WAIT);
     await until(WAIT, "the listeners to be set", () => a.page.evaluate(() => window.sockets.two.onmessage !== null));
-    server.broadcast(two, "to two");
-    server.broadcast(two, "again");
+    env.server.broadcast(two, "to two");
+    env.server.broadcast(two, "again");
     assert.deepEqual(await seen, { handled: [true, "again"], iterated: ["to two", "again"], handler: "function" });
     assert.deepEqual(messagesOf(await logOf(a.page, "one")), []);
 
@@ -413,17 +403,17 @@ describe("SharedSocket in a SharedWorker", () => {
       ];
     });
     assert.deepEqual(thrown, ["SyntaxError", "TypeError", "TypeError"]);
-    await openSocket(a.page, "bad", `${server.ws}${one}`, { reconect: false }, false);
+    await openSocket(a.page, "bad", `${env.server.ws}${one}`, { reconect: false }, false);
     const log = await untilLogged(a.page, "bad", "close", (e) => e.type === "close");
     assert.deepEqual(log.map((e) => [e.type, e.code]), [["error", undefined], ["close", 1006]]);
     assert.match(log[0].message, /unknown option options\.reconect/);
-    assert.deepEqual(server.opened(one), 2);
+    assert.deepEqual(env.server.opened(one), 2);
 
     // A worker script that does not load: the sockets fail (error, then close 1006).
-    await openSocket(a.page, "lost", `${server.ws}${one}`, { workerUrl: "/pkg/missing.js" }, false);
+    await openSocket(a.page, "lost", `${env.server.ws}${one}`, { workerUrl: "/pkg/missing.js" }, false);
     const lost = await untilLogged(a.page, "lost", "close", (e) => e.type === "close");
     assert.deepEqual(lost.map((e) => [e.type, e.kind ?? e.code]), [["error", "Runtime"], ["close", 1006]]);
-    assert.deepEqual(server.opened(one), 2);
+    assert.deepEqual(env.server.opened(one), 2);
     await context.close();
   });
 });
@@ -431,7 +421,7 @@ describe("SharedSocket in a SharedWorker", () => {
 describe("SharedSocket with acknowledged sessions (unisock serve)", () => {
   it("tells every page the session mode, resumes once for all, and forwards gaps", { timeout: 90_000 }, async () => {
     let unisock = await startUnisockServe();
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     try {
       const id = clientId("shared");
       const url = `${unisock.ws}/echo?client_id=${id}`;
@@ -487,39 +477,39 @@ describe("SharedSocket with acknowledged sessions (unisock serve)", () => {
 
 describe("SharedSocket with a dedicated Worker (the fallback)", () => {
   it("is used where SharedWorker is missing, and with worker: \"dedicated\": a connection per page", { timeout: 60_000 }, async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const path = freshPath("dedicated");
     const options = { reconnect: { minDelay: 50, maxDelay: 50 } };
     // Page A has no SharedWorker; page B asks for a dedicated worker.
     const a = await newPage(context, "page A", () => { delete window.SharedWorker; });
     const b = await newPage(context, "page B");
-    await openSocket(a.page, "s", `${server.ws}${path}`, options);
-    await openSocket(b.page, "s", `${server.ws}${path}`, { ...options, worker: "dedicated" });
-    assert.equal(server.opened(path), 2, "no sharing without a SharedWorker");
+    await openSocket(a.page, "s", `${env.server.ws}${path}`, options);
+    await openSocket(b.page, "s", `${env.server.ws}${path}`, { ...options, worker: "dedicated" });
+    assert.equal(env.server.opened(path), 2, "no sharing without a SharedWorker");
 
     // Messages both ways, a reconnect, then close(code, reason) reaches the server.
-    server.broadcast(path, "hello");
-    server.broadcast(path, Buffer.from([4, 5]));
+    env.server.broadcast(path, "hello");
+    env.server.broadcast(path, Buffer.from([4, 5]));
     await a.page.evaluate(() => window.sockets.s.send(new Uint8Array([7, 7]).buffer));
     for (const { page } of [a, b]) {
       const log = await untilLogged(page, "s", "two messages", (e) => e.type === "message" && e.data.bytes);
       assert.deepEqual(messagesOf(log), ["hello", { bytes: [4, 5] }]);
     }
-    await until(WAIT, "A's binary message", () => server.received(path).some((d) => Array.isArray(d) && d.join() === "7,7"));
+    await until(WAIT, "A's binary message", () => env.server.received(path).some((d) => Array.isArray(d) && d.join() === "7,7"));
 
-    server.cut(path);
+    env.server.cut(path);
     for (const { page } of [a, b]) {
       await until(WAIT, "reopened", async () => (await logOf(page, "s")).filter((e) => e.type === "open").length === 2);
     }
-    assert.equal(server.opened(path), 4);
+    assert.equal(env.server.opened(path), 4);
 
     await a.page.evaluate(() => window.sockets.s.close(4002, "dedicated bye"));
     await untilLogged(a.page, "s", "close", (e) => e.type === "close" && e.code === 4002 && e.wasClean);
-    await until(WAIT, "the server to see the close", () => server.closes(path).some((c) => c.code === 4002 && c.reason === "dedicated bye"));
+    await until(WAIT, "the server to see the close", () => env.server.closes(path).some((c) => c.code === 4002 && c.reason === "dedicated bye"));
 
     // Closing B's page ends its worker and its connection.
     await b.page.close();
-    await until(5_000, "the server to see B's connection end", () => server.open(path) === 0);
+    await until(5_000, "the server to see B's connection end", () => env.server.open(path) === 0);
     assert.deepEqual([...a.problems, ...b.problems], []);
     await context.close();
   });

@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -143,4 +144,22 @@ export async function newWatchedPage(context, label, wait) {
     }
   });
   return { page, problems };
+}
+
+/**
+ * Starts a server (`start`, default `unisock serve`) and headless Chromium before the calling
+ * file's tests and stops both after them. The returned object holds them, as `server` and
+ * `browser`, once started.
+ */
+export function serverAndChromium(start = startServer) {
+  const env = {};
+  before(async () => {
+    env.server = await start();
+    env.browser = await launchChromium();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
