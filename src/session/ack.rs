@@ -406,6 +406,28 @@ impl AckState {
         seq
     }
 
+    /// Pushes `message` and hands its frame to `write`, as one step: when `write` fails, the
+    /// message is taken back (as if never pushed) and returned, for the caller to queue it.
+    pub(crate) fn push_and_write<E>(
+        &mut self,
+        message: Message,
+        write: impl FnOnce(Message) -> Result<(), E>,
+    ) -> Result<(), Message> {
+        let ack_sent = self.ack_sent;
+        let seq = self.push(message);
+        // Just pushed: its frame exists.
+        if let Some(frame) = self.data_frame(seq) {
+            if write(frame).is_ok() {
+                return Ok(());
+            }
+        }
+        self.ack_sent = ack_sent;
+        self.next_seq -= 1;
+        let kept = self.unacked.pop_back().expect("the message just pushed");
+        self.unacked_bytes -= kept.payload_len();
+        Err(kept.into_payload())
+    }
+
     /// Like [`AckState::push`], but makes room by dropping the oldest unacknowledged messages
     /// (the server's policy for a client that is away or too slow: a gap, reported to the
     /// client when it resumes, instead of unbounded memory).
@@ -529,6 +551,12 @@ impl AckState {
     /// the next message expected in order is `next`.
     pub(crate) fn skip_to(&mut self, next: u64) {
         self.received = self.received.max(next.saturating_sub(1));
+    }
+
+    /// Moves the whole state out, leaving a fresh one behind (same limits).
+    pub(crate) fn take(&mut self) -> AckState {
+        let fresh = AckState::new(self.limits);
+        std::mem::replace(self, fresh)
     }
 
     /// Ends this session: returns the messages never acknowledged (with the sequence number
@@ -786,6 +814,33 @@ mod tests {
         assert!(state.has_room(1000));
         state.push(Message::binary(vec![0; 1000]));
         assert!(!state.has_room(1));
+    }
+
+    #[test]
+    fn a_failed_write_takes_the_push_back() {
+        let mut state = AckState::new(LIMITS);
+        state.on_data(1).unwrap();
+        let mut written = Vec::new();
+        let ok = state.push_and_write(Message::text("a"), |frame| {
+            written.push(frame);
+            Ok::<(), ()>(())
+        });
+        assert_eq!(ok, Ok(()));
+        assert_eq!(decode_data(written[0].clone()), (1, 1, Message::text("a")));
+        state.on_data(2).unwrap();
+        let failed = state.push_and_write(Message::text("bé"), |_| Err(()));
+        assert_eq!(failed, Err(Message::text("bé")), "the bare payload back");
+        assert_eq!((state.next_seq(), state.unacked_len()), (2, 1));
+        assert_eq!(state.unacked_bytes(), 1);
+        assert_eq!(state.ack_due(), 1, "the peer was not told");
+        // The next message gets the number the failed one had.
+        state
+            .push_and_write(Message::text("c"), |frame| {
+                written.push(frame);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(decode_data(written[1].clone()), (2, 2, Message::text("c")));
     }
 
     #[test]

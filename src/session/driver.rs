@@ -12,7 +12,7 @@ use futures::channel::mpsc;
 use futures::StreamExt;
 
 use super::ack::{AckState, Frame, Received, Violation};
-use super::direct::SharedConnection;
+use super::direct::{Locked, SessionSend, SharedConnection};
 use super::outlet::{Gone, Outlet};
 use super::shared::{Command, Shared};
 use crate::transport::{Connection, Incoming, Transport};
@@ -85,14 +85,20 @@ impl<T: Transport> Drop for Driver<'_, T> {
     fn drop(&mut self) {
         // Also when the task is dropped midway: handles must not keep the connection alive.
         self.shared.end_direct();
+        // No handle writes any more: the session's state goes back to outlive the connection.
+        if let Some(session) = &mut self.session {
+            if let Some(send) = self.connection.get().session.take() {
+                *session.home = send.state;
+            }
+        }
     }
 }
 
-/// The driver's part of an acknowledged session.
+/// The driver's part of an acknowledged session (the state itself is with the connection,
+/// see [`Locked::session`]).
 struct SessionDriver<'a, T: Transport> {
-    state: &'a mut AckState,
-    /// Next sequence number to write on this connection (resends first, then new messages).
-    send_next: u64,
+    /// Where the state lives between connections; it is moved back when the driver ends.
+    home: &'a mut AckState,
     ack_delay: Duration,
     ack_timer: Option<Pin<Box<T::Sleep>>>,
     /// `close()` waits until everything sent is acknowledged (bounded by the close timeout).
@@ -132,18 +138,26 @@ impl<'a, T: Transport> Driver<'a, T> {
         let protocol = connection.protocol().to_owned();
         let has_platform_buffer = connection.buffered_probe().is_some();
         let large_message = connection.large_message();
-        let connection = SharedConnection::new(connection);
-        // An acknowledged session numbers every message in the driver: no direct writes.
-        if parts.session.is_none() {
-            parts.shared.allow_direct(connection.writer());
-        }
-        let session = parts.session.map(|(state, ack_delay)| SessionDriver {
-            send_next: state.first_unacked(),
-            state,
-            ack_delay,
-            ack_timer: None,
-            deferred_close: None,
-        });
+        let (session, send) = match parts.session {
+            Some((home, ack_delay)) => {
+                let state = home.take();
+                let send = SessionSend {
+                    // Everything unacknowledged is resent on this connection first.
+                    send_next: state.first_unacked(),
+                    state,
+                };
+                let session = SessionDriver {
+                    home,
+                    ack_delay,
+                    ack_timer: None,
+                    deferred_close: None,
+                };
+                (Some(session), Some(send))
+            }
+            None => (None, None),
+        };
+        let connection = SharedConnection::new(connection, send);
+        parts.shared.allow_direct(connection.writer());
         Driver {
             connection,
             commands: parts.commands,
@@ -181,9 +195,16 @@ impl<'a, T: Transport> Driver<'a, T> {
         if let End::Failed(error) = &end {
             // Tell the peer why (1002, 1007, 1009), best effort and bounded in time.
             let code = error.close_code();
-            let started = code != 1006 && self.connection.get().start_close(code, "").is_ok();
+            let started = code != 1006
+                && self
+                    .connection
+                    .get()
+                    .connection
+                    .start_close(code, "")
+                    .is_ok();
             if started {
-                let flush = std::future::poll_fn(|cx| self.connection.get().poll_flush(cx));
+                let flush =
+                    std::future::poll_fn(|cx| self.connection.get().connection.poll_flush(cx));
                 let timeout = T::sleep(self.close_timeout);
                 let _ = futures::future::select(Box::pin(flush), Box::pin(timeout)).await;
             }
@@ -224,13 +245,18 @@ impl<'a, T: Transport> Driver<'a, T> {
     /// Acknowledged session: writes what the replay buffer holds beyond what this connection
     /// has written (resends after a reconnect, then new messages). `Ok(true)` on progress.
     fn poll_session_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let Some(session) = &mut self.session else {
+        let mut locked = self.connection.get();
+        let Locked {
+            connection,
+            session: Some(session),
+        } = &mut *locked
+        else {
             return Ok(false);
         };
         let mut progress = false;
+        // Under one lock: direct writes wait for the resends (they would be declined anyway).
         while session.send_next < session.state.next_seq() {
-            let ready = self.connection.get().poll_ready(cx);
-            match ready {
+            match connection.poll_ready(cx) {
                 Poll::Pending => break,
                 Poll::Ready(result) => result?,
             }
@@ -240,7 +266,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             let Some(frame) = session.state.data_frame(seq) else {
                 continue;
             };
-            self.connection.get().start_send(frame)?;
+            connection.start_send(frame)?;
             self.needs_flush = true;
             progress = true;
         }
@@ -254,7 +280,10 @@ impl<'a, T: Transport> Driver<'a, T> {
             return Ok(false);
         };
         let mut progress = false;
-        let due = session.state.ack_due();
+        let (due, unacked) = match &self.connection.get().session {
+            Some(send) => (send.state.ack_due(), send.state.unacked_len()),
+            None => (0, 0),
+        };
         // The timer is kept while acks ride on data (no timer per message): when it fires with
         // nothing due, it is just dropped.
         if due == 0 {
@@ -272,18 +301,23 @@ impl<'a, T: Transport> Driver<'a, T> {
                 .get_or_insert_with(|| Box::pin(T::sleep(delay)));
             let timer_fired = timer.as_mut().poll(cx).is_ready();
             if due >= ACK_EVERY || timer_fired {
-                let ready = self.connection.get().poll_ready(cx);
-                if let Poll::Ready(result) = ready {
+                let mut locked = self.connection.get();
+                let Locked {
+                    connection,
+                    session: send,
+                } = &mut *locked;
+                if let (Poll::Ready(result), Some(send)) = (connection.poll_ready(cx), send) {
                     result?;
-                    let frame = session.state.ack_frame();
-                    self.connection.get().start_send(frame)?;
+                    // Whatever was received by now (a direct write may have carried the ack
+                    // meanwhile: then this one only repeats it).
+                    connection.start_send(send.state.ack_frame())?;
                     self.needs_flush = true;
                     session.ack_timer = None;
                     progress = true;
                 }
             }
         }
-        if session.state.unacked_len() == 0 && self.close_deadline.is_none() {
+        if unacked == 0 && self.close_deadline.is_none() {
             if let Some((code, reason)) = session.deferred_close.take() {
                 self.deferred_deadline = None;
                 self.start_close(code, &reason, true)?;
@@ -295,7 +329,12 @@ impl<'a, T: Transport> Driver<'a, T> {
 
     /// An incoming message of an acknowledged session: `Some` data to deliver.
     fn on_session_message(&mut self, message: Message) -> Result<Option<Message>, Error> {
-        let Some(session) = &mut self.session else {
+        let mut locked = self.connection.get();
+        let Locked {
+            connection,
+            session: Some(session),
+        } = &mut *locked
+        else {
             return Ok(Some(message));
         };
         match Frame::decode(message)? {
@@ -313,8 +352,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             Frame::Ping { ack } => {
                 session.state.on_ack(ack)?;
                 // Answered at once, with whatever is acknowledged by now.
-                let frame = session.state.ack_frame();
-                self.connection.get().start_send(frame)?;
+                connection.start_send(session.state.ack_frame())?;
                 self.needs_flush = true;
                 Ok(None)
             }
@@ -325,7 +363,7 @@ impl<'a, T: Transport> Driver<'a, T> {
     }
 
     fn start_close(&mut self, code: u16, reason: &str, by_user: bool) -> Result<(), Error> {
-        self.connection.get().start_close(code, reason)?;
+        self.connection.get().connection.start_close(code, reason)?;
         self.needs_flush = true;
         self.by_user = by_user;
         self.shared.enter_closing();
@@ -357,14 +395,19 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
             // Outgoing: commands into the connection until it pushes back.
             while !*self.commands_done && !self.closing() && !self.close_deferred() {
-                if let Some(session) = &self.session {
-                    // Resends first; while the replay buffer is full, messages wait in the
-                    // queue for acknowledgements.
-                    if session.send_next < session.state.next_seq() || !session.state.has_room(1) {
-                        break;
+                let ready = {
+                    let mut locked = self.connection.get();
+                    if let Some(session) = &locked.session {
+                        // Resends first; while the replay buffer is full, messages wait in the
+                        // queue for acknowledgements.
+                        if session.send_next < session.state.next_seq()
+                            || !session.state.has_room(1)
+                        {
+                            break;
+                        }
                     }
-                }
-                let ready = self.connection.get().poll_ready(cx);
+                    locked.connection.poll_ready(cx)
+                };
                 match ready {
                     Poll::Pending => break,
                     Poll::Ready(Err(e)) => return Poll::Ready(self.fail(e)),
@@ -378,22 +421,23 @@ impl<'a, T: Transport> Driver<'a, T> {
                         // Counted before the attempt: a failed write loses it in flight.
                         self.unflushed_messages += 1;
                         self.unflushed_bytes += size;
-                        let message = match &mut self.session {
-                            Some(session) => {
-                                // Kept for resending until acknowledged; the frame is a copy.
-                                let seq = session.state.push(message);
-                                session.send_next = seq + 1;
-                                match session.state.data_frame(seq) {
-                                    Some(frame) => frame,
-                                    None => {
-                                        self.shared.left_channel();
-                                        continue;
-                                    }
-                                }
+                        let sent = {
+                            let mut locked = self.connection.get();
+                            let Locked {
+                                connection,
+                                session,
+                            } = &mut *locked;
+                            match session {
+                                // Numbered and kept for resending until acknowledged, in the
+                                // same step as written: a direct write cannot come between.
+                                Some(session) => match session.number(message) {
+                                    Some(frame) => connection.start_send(frame),
+                                    None => Ok(()),
+                                },
+                                None => connection.start_send(message),
                             }
-                            None => message,
                         };
-                        let sent = self.connection.get().start_send(message);
+                        // Only now: until here direct writes wait (they must not overtake).
                         self.shared.left_channel();
                         if let Err(e) = sent {
                             return Poll::Ready(self.fail(e));
@@ -402,8 +446,14 @@ impl<'a, T: Transport> Driver<'a, T> {
                         progress = true;
                     }
                     Poll::Ready(Some(Command::Close { code, reason })) => {
+                        let unacked = self
+                            .connection
+                            .get()
+                            .session
+                            .as_ref()
+                            .map_or(0, |send| send.state.unacked_len());
                         if let Some(session) = &mut self.session {
-                            if session.state.unacked_len() > 0 {
+                            if unacked > 0 {
                                 // Close once the last messages are acknowledged.
                                 session.deferred_close = Some((code, reason));
                                 self.by_user = true;
@@ -423,8 +473,8 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
             if self.needs_flush {
                 let flushed = {
-                    let mut connection = self.connection.get();
-                    let flushed = connection.poll_flush(cx);
+                    let mut locked = self.connection.get();
+                    let flushed = locked.connection.poll_flush(cx);
                     if let Poll::Ready(Ok(())) = flushed {
                         // Under the lock: exactly the direct writes this flush covered.
                         self.shared.direct_flushed();
@@ -447,7 +497,7 @@ impl<'a, T: Transport> Driver<'a, T> {
 
             // Incoming, only while the outlet has room (or nobody listens at all).
             if may_read {
-                let incoming = self.connection.get().poll_next(cx);
+                let incoming = self.connection.get().connection.poll_next(cx);
                 match incoming {
                     Poll::Pending => {}
                     Poll::Ready(incoming) => {
@@ -621,12 +671,18 @@ impl<'a, T: Transport> Driver<'a, T> {
             let _ = heartbeat.timer.as_mut().poll(cx);
             return Poll::Pending;
         }
-        let sent = match (&mut self.session, &heartbeat.config.app_ping) {
+        let mut locked = self.connection.get();
+        let Locked {
+            connection,
+            session,
+        } = &mut *locked;
+        let sent = match (session, &heartbeat.config.app_ping) {
             // The session's own ping, answered with an ack (on every target).
-            (Some(session), _) => self.connection.get().start_send(session.state.ping_frame()),
-            (None, Some(app)) => self.connection.get().start_send(app.ping.clone()),
-            (None, None) => self.connection.get().start_ping(),
+            (Some(session), _) => connection.start_send(session.state.ping_frame()),
+            (None, Some(app)) => connection.start_send(app.ping.clone()),
+            (None, None) => connection.start_ping(),
         };
+        drop(locked);
         sent?;
         self.needs_flush = true;
         heartbeat.ping_sent_at = Some(now);

@@ -55,7 +55,7 @@ pub(crate) struct Shared {
     /// Messages in the command channel, not yet taken and written by the driver.
     in_channel: AtomicU64,
     /// The open connection, for handles to write into directly while nothing is queued
-    /// (`None` while connecting, closing, or in an acknowledged session).
+    /// (`None` while connecting or closing).
     direct: Mutex<Option<std::sync::Arc<dyn DirectWrite>>>,
     /// Direct writes in the connection's write buffer, not flushed yet (also counted as
     /// queued).

@@ -46,6 +46,9 @@ struct Wire {
     /// The socket takes nothing more for now: flushes wait (and wake this when it does).
     flush_blocked: bool,
     flush_waker: Option<Waker>,
+    /// The socket takes no frame for now: `poll_ready` waits (and wakes this when it does).
+    not_ready: bool,
+    ready_waker: Option<Waker>,
     /// Writes fail (the connection broke under them).
     write_broken: bool,
     /// What `Connection::large_message` reports (`None`: `usize::MAX`).
@@ -161,8 +164,15 @@ impl Connection for FakeConnection {
     fn protocol(&self) -> &str {
         self.1
     }
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.wire(|wire| {
+            if wire.not_ready {
+                wire.ready_waker = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
     }
     fn start_send(&mut self, message: Message) -> Result<(), Error> {
         self.wire(|wire| {
@@ -304,18 +314,18 @@ impl Sim {
         self.run();
     }
 
-    /// Changes how connection `wire`'s socket behaves; unblocking a flush wakes its writer.
+    /// Changes how connection `wire`'s socket behaves; unblocking it wakes its writer.
     fn set_wire(&mut self, wire: usize, f: impl FnOnce(&mut Wire)) {
-        let waker = world(|w| {
+        let wakers = world(|w| {
             f(&mut w.wires[wire]);
             let wire = &mut w.wires[wire];
-            (!wire.flush_blocked)
+            let flush = (!wire.flush_blocked)
                 .then(|| wire.flush_waker.take())
-                .flatten()
+                .flatten();
+            let ready = (!wire.not_ready).then(|| wire.ready_waker.take()).flatten();
+            [flush, ready]
         });
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        wakers.into_iter().flatten().for_each(Waker::wake);
         self.run();
     }
 
@@ -1085,6 +1095,150 @@ mod sessions {
         assert_eq!(frames(&sim, 0).len(), 1 + 4);
         sim.inject(0, message(Frame::Ack { ack: 4 }));
         assert_eq!(frames(&sim, 0)[5], data(5, 0, "4"));
+    }
+
+    /// An open session on wire 0 (token "t1"), its opening events taken.
+    fn open_session(plans: &[Plan]) -> Sim {
+        let mut sim = Sim::start(plans, session_options(), false);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        sim.take_events();
+        sim
+    }
+
+    #[test]
+    fn direct_session_sends_are_numbered_kept_and_carry_the_current_ack() {
+        let mut sim = open_session(&[Plan::AcceptSession, Plan::AcceptSession]);
+        let shared = sim.handle.shared_arc();
+        // Written by `send` itself, before the driver task runs at all.
+        let a = sim.handle.send(Message::text("a")).unwrap();
+        assert_eq!(frames(&sim, 0)[1..], [data(1, 0, "a")]);
+        assert_eq!(shared.flushed(a), Some(true));
+        // What arrived is acknowledged by the next direct write: no standalone ack is due.
+        sim.inject(0, message(data(1, 0, "x")));
+        sim.handle.send(Message::text("b")).unwrap();
+        assert_eq!(frames(&sim, 0)[1..], [data(1, 0, "a"), data(2, 1, "b")]);
+        sim.advance(ms(100));
+        assert_eq!(frames(&sim, 0).len(), 3, "the ack rode on the data");
+
+        // Unflushed direct writes count as buffered until the driver's flush.
+        sim.set_wire(0, |wire| wire.flush_blocked = true);
+        let c = sim.handle.send(Message::text("cc")).unwrap();
+        assert_eq!(frames(&sim, 0)[3], data(3, 1, "cc"));
+        assert_eq!((shared.buffered_amount(), shared.flushed(c)), (2, None));
+        sim.set_wire(0, |wire| wire.flush_blocked = false);
+        assert_eq!(
+            (shared.buffered_amount(), shared.flushed(c)),
+            (0, Some(true))
+        );
+
+        // Kept for replay: a resume where the server got nothing resends all three.
+        sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+        sim.advance(Duration::from_secs(2));
+        sim.inject(1, welcome("t1", Status::Resumed, 0, 2));
+        assert_eq!(
+            frames(&sim, 1)[1..],
+            [data(1, 1, "a"), data(2, 1, "b"), data(3, 1, "cc")]
+        );
+    }
+
+    #[test]
+    fn queued_and_direct_session_sends_keep_their_order() {
+        let options = options(reconnect()).session(SessionOptions {
+            max_unacked_messages: 3,
+            ..SessionOptions::default()
+        });
+        let mut sim = Sim::start(&[Plan::AcceptSession], options, false);
+        sim.inject(0, welcome("t1", Status::New, 0, 1));
+        // The socket refuses the first direct write: it is queued, unnumbered.
+        sim.set_wire(0, |wire| wire.write_broken = true);
+        sim.handle.send(Message::text("1")).unwrap();
+        world(|w| w.wires[0].write_broken = false);
+        // Nothing is written directly past the queued message.
+        sim.handle.send(Message::text("2")).unwrap();
+        assert_eq!(frames(&sim, 0).len(), 1, "only the hello");
+        sim.run();
+        // Direct again once the queue is empty; numbers without a hole.
+        sim.handle.send(Message::text("3")).unwrap();
+        assert_eq!(
+            frames(&sim, 0)[1..],
+            [data(1, 0, "1"), data(2, 0, "2"), data(3, 0, "3")]
+        );
+        // The replay buffer is full: "4" waits in the queue, and "5" behind it.
+        sim.handle.send(Message::text("4")).unwrap();
+        sim.handle.send(Message::text("5")).unwrap();
+        assert_eq!(frames(&sim, 0).len(), 4);
+        sim.inject(0, message(Frame::Ack { ack: 1 }));
+        assert_eq!(frames(&sim, 0)[4..], [data(4, 0, "4")]);
+        sim.inject(0, message(Frame::Ack { ack: 3 }));
+        sim.handle.send(Message::text("6")).unwrap();
+        assert_eq!(
+            frames(&sim, 0)[4..],
+            [data(4, 0, "4"), data(5, 0, "5"), data(6, 0, "6")]
+        );
+        assert_eq!(sim.handle.shared().queued_messages(), 0);
+    }
+
+    #[test]
+    fn a_reconnect_after_direct_sends_resends_exactly_the_unacknowledged_ones() {
+        let mut sim = open_session(&[Plan::AcceptSession, Plan::AcceptSession]);
+        for text in ["a", "b", "c", "d"] {
+            sim.handle.send(Message::text(text)).unwrap();
+        }
+        assert_eq!(frames(&sim, 0).len(), 5, "all four written directly");
+        sim.inject(0, message(Frame::Ack { ack: 2 }));
+        // Dropped; "e" is sent while reconnecting (queued).
+        sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+        sim.handle.send(Message::text("e")).unwrap();
+        sim.advance(Duration::from_secs(2));
+        // The server had got "c" too (its ack was lost): only "d" is resent, then "e".
+        sim.inject(1, welcome("t1", Status::Resumed, 3, 1));
+        assert_eq!(frames(&sim, 1)[1..], [data(4, 0, "d"), data(5, 0, "e")]);
+        // Direct again, numbered after them.
+        sim.handle.send(Message::text("f")).unwrap();
+        assert_eq!(frames(&sim, 1)[3..], [data(6, 0, "f")]);
+        // All acknowledged: the close goes out at once, nothing is reported lost.
+        sim.inject(1, message(Frame::Ack { ack: 6 }));
+        sim.handle.close(1000, "").unwrap();
+        sim.run();
+        let events = sim.take_events();
+        assert!(
+            matches!(events.last(), Some(Event::Close(c)) if c.code == 1000),
+            "{events:?}"
+        );
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Gap(_))),
+            "{events:?}"
+        );
+        assert_eq!(sim.handle.shared().buffered_amount(), 0);
+    }
+
+    #[test]
+    fn nothing_is_written_directly_before_the_resends() {
+        let mut sim = open_session(&[Plan::AcceptSession, Plan::AcceptSession]);
+        sim.handle.send(Message::text("a")).unwrap();
+        sim.handle.send(Message::text("b")).unwrap();
+        sim.inject(0, Incoming::Closed(CloseEvent::abnormal()));
+        sim.advance(Duration::from_secs(2));
+        // Resumed, but the socket takes nothing yet: both resends wait in the driver.
+        world(|w| w.wires[1].not_ready = true);
+        sim.inject(1, welcome("t1", Status::Resumed, 0, 1));
+        assert_eq!(frames(&sim, 1).len(), 1, "only the hello");
+        // The socket is ready again before the driver has looked: "c" must not overtake them.
+        world(|w| w.wires[1].not_ready = false);
+        sim.handle.send(Message::text("c")).unwrap();
+        assert_eq!(frames(&sim, 1).len(), 1);
+        assert_eq!(sim.handle.shared().queued_messages(), 1);
+        sim.set_wire(1, |_| {});
+        sim.handle.send(Message::text("d")).unwrap();
+        assert_eq!(
+            frames(&sim, 1)[1..],
+            [
+                data(1, 0, "a"),
+                data(2, 0, "b"),
+                data(3, 0, "c"),
+                data(4, 0, "d")
+            ]
+        );
     }
 
     #[test]
