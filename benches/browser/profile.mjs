@@ -9,7 +9,9 @@
 //   wasm-bindgen --target web --out-dir /tmp/prof-pkg --out-name unisock \
 //       target/wasm32-unknown-unknown/release/unisock.wasm
 // APP_DIR=dir does the same for the Rust app (wasm-bindgen of target/bench-browser/cargo/…).
-// Prints the functions with the most self time. Needs what run.mjs needs, built.
+// Prints the functions with the most self time, then the shares of the busy (not idle) time:
+// unisock's own (wasm, JS glue, wasm-to-js crossings), the WebSocket's send, the page's code,
+// the browser's own. Needs what run.mjs needs, built.
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
@@ -155,6 +157,17 @@ console.log(`self time, ${contender} ${mode} ${size} B (total ${(total / 1000).t
 for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 45)) {
   console.log(`${((us / total) * 100).toFixed(1).padStart(5)} %  ${name.slice(0, 140)}`);
 }
+// Shares of the busy (not idle) time, to compare two builds with a number: unisock's own
+// part is its wasm, its JS glue and the crossings between them.
+const groups = {};
+for (const [name, us] of self) {
+  const group = /\.wasm:/.test(name) ? "wasm" : /unisock(_bench_app)?\.js:/.test(name) ? "glue" : /bench\.js:/.test(name) ? "bench.js" : name.split(" ")[0];
+  groups[group] = (groups[group] ?? 0) + us;
+}
+const busy = total - (groups["(idle)"] ?? 0);
+const share = (g) => (((groups[g] ?? 0) / busy) * 100).toFixed(1);
+console.log(`busy time: unisock ${(Number(share("wasm")) + Number(share("glue")) + Number(share("wasm-to-js"))).toFixed(1)} % (wasm ${share("wasm")}, glue ${share("glue")}, wasm-to-js ${share("wasm-to-js")}), ` +
+  `WebSocket send ${share("send")} %, bench.js ${share("bench.js")} %, browser ${share("(program)")} %, GC ${share("(garbage")} %`);
 cdp.close();
 http.close();
 process.exit(0);

@@ -57,6 +57,14 @@ pub(crate) fn to_js(message: Message) -> JsValue {
     }
 }
 
+/// [`to_js`] for a message known not to be in `transport::received`: always a copy.
+pub(crate) fn copy_to_js(message: Message) -> JsValue {
+    match message {
+        Message::Text(text) => JsValue::from_str(&text),
+        Message::Binary(bytes) => Uint8Array::from(&bytes[..]).buffer().into(),
+    }
+}
+
 fn is_blob(value: &JsValue) -> bool {
     let Ok(blob) = js_sys::Reflect::get(&js_sys::global(), &"Blob".into()) else {
         return false;

@@ -51,11 +51,30 @@ impl Kind {
             Kind::Gap => "gap",
         }
     }
+
+    /// The kind of a socket event type, `None` for any other type (`dispatchEvent` accepts
+    /// every type).
+    fn of(event_type: &str) -> Option<Kind> {
+        [
+            Kind::Open,
+            Kind::Message,
+            Kind::Error,
+            Kind::Close,
+            Kind::Reconnecting,
+            Kind::Session,
+            Kind::Gap,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == event_type)
+    }
 }
 
 /// One registered listener.
 struct Entry {
     event_type: String,
+    /// `event_type` as one of the socket's own events, to find those without comparing
+    /// strings.
+    kind: Option<Kind>,
     callback: Callback,
     capture: bool,
     once: bool,
@@ -83,6 +102,12 @@ impl Entry {
 pub(crate) struct Listeners {
     entries: RefCell<Vec<Rc<Entry>>>,
     handlers: RefCell<[Option<Function>; Kind::COUNT]>,
+    /// How many of `entries` are of each [`Kind`]: [`Listeners::wants`] without a scan (it
+    /// runs for every message).
+    counts: [Cell<u32>; Kind::COUNT],
+    /// The snapshot [`Listeners::dispatch`] calls from, kept between dispatches so that a
+    /// message does not allocate one (a nested dispatch, rare, makes its own).
+    spare: RefCell<Vec<Rc<Entry>>>,
 }
 
 impl Listeners {
@@ -122,22 +147,22 @@ impl Listeners {
         if signal.as_ref().is_some_and(is_aborted) {
             return Ok(());
         }
-        let mut entries = self.entries.borrow_mut();
-        entries.retain(|entry| !entry.is_aborted());
-        let duplicate = entries.iter().any(|entry| {
+        self.remove_where(Entry::is_aborted);
+        let duplicate = self.entries.borrow().iter().any(|entry| {
             entry.event_type == event_type
                 && entry.capture == capture
                 && matches!(&entry.callback, Callback::Listener(l) if *l == listener)
         });
         if !duplicate {
-            entries.push(Rc::new(Entry {
+            self.push(Entry {
+                kind: Kind::of(&event_type),
                 event_type,
                 callback: Callback::Listener(listener),
                 capture,
                 once,
                 signal,
                 removed: Cell::new(false),
-            }));
+            });
         }
         Ok(())
     }
@@ -161,14 +186,15 @@ impl Listeners {
         let handler = value.dyn_ref::<Function>().cloned();
         let had_one = self.handlers.borrow()[kind as usize].is_some();
         match (&handler, had_one) {
-            (Some(_), false) => self.entries.borrow_mut().push(Rc::new(Entry {
+            (Some(_), false) => self.push(Entry {
                 event_type: kind.as_str().to_owned(),
+                kind: Some(kind),
                 callback: Callback::Handler(kind),
                 capture: false,
                 once: false,
                 signal: None,
                 removed: Cell::new(false),
-            })),
+            }),
             (None, true) => self
                 .remove_where(|entry| matches!(entry.callback, Callback::Handler(k) if k == kind)),
             _ => {}
@@ -183,25 +209,43 @@ impl Listeners {
             .map_or(JsValue::NULL, JsValue::from)
     }
 
-    /// Whether an event of this type would reach anyone (to skip building unseen events).
-    pub(crate) fn wants(&self, event_type: &str) -> bool {
-        self.entries
-            .borrow()
-            .iter()
-            .any(|entry| entry.event_type == event_type)
+    /// Whether an event of this kind would reach anyone (to skip building unseen events).
+    pub(crate) fn wants(&self, kind: Kind) -> bool {
+        self.counts[kind as usize].get() > 0
     }
 
     /// Calls the listeners of `event_type` with `event`, `this` being `target`.
     pub(crate) fn dispatch(&self, event_type: &str, event: &JsValue, target: &JsValue) {
-        let snapshot: Vec<Rc<Entry>> = self
-            .entries
-            .borrow()
-            .iter()
-            .filter(|entry| entry.event_type == event_type)
-            .cloned()
-            .collect();
+        match Kind::of(event_type) {
+            Some(kind) => self.dispatch_kind(kind, event, target),
+            None => self.dispatch_matching(|entry| entry.event_type == event_type, event, target),
+        }
+    }
+
+    /// [`Listeners::dispatch`] for one of the socket's own events.
+    pub(crate) fn dispatch_kind(&self, kind: Kind, event: &JsValue, target: &JsValue) {
+        if self.wants(kind) {
+            self.dispatch_matching(|entry| entry.kind == Some(kind), event, target);
+        }
+    }
+
+    fn dispatch_matching(
+        &self,
+        matches: impl Fn(&Entry) -> bool,
+        event: &JsValue,
+        target: &JsValue,
+    ) {
+        // A nested dispatch (from a listener) finds the spare taken and makes its own.
+        let mut snapshot = self.spare.take();
+        snapshot.extend(
+            self.entries
+                .borrow()
+                .iter()
+                .filter(|entry| matches(entry))
+                .cloned(),
+        );
         let outer_stop = STOP.with(|stop| stop.requested.replace(false));
-        for entry in snapshot {
+        for entry in snapshot.drain(..) {
             if entry.removed.get() {
                 continue;
             }
@@ -230,6 +274,12 @@ impl Listeners {
             }
         }
         STOP.with(|stop| stop.requested.set(outer_stop));
+        // `drain` stops early on `break`: what it did not yield is dropped with it.
+        snapshot.clear();
+        let mut spare = self.spare.borrow_mut();
+        if spare.capacity() < snapshot.capacity() {
+            *spare = snapshot;
+        }
     }
 
     /// Forgets every listener and handler (the socket is closed for good: none can fire).
@@ -237,7 +287,19 @@ impl Listeners {
         for entry in self.entries.take() {
             entry.removed.set(true);
         }
+        for count in &self.counts {
+            count.set(0);
+        }
         *self.handlers.borrow_mut() = Default::default();
+        self.spare.take();
+    }
+
+    fn push(&self, entry: Entry) {
+        if let Some(kind) = entry.kind {
+            let count = &self.counts[kind as usize];
+            count.set(count.get() + 1);
+        }
+        self.entries.borrow_mut().push(Rc::new(entry));
     }
 
     fn remove_entry(&self, target: &Rc<Entry>) {
@@ -249,6 +311,10 @@ impl Listeners {
             let remove = matches(entry);
             if remove {
                 entry.removed.set(true);
+                if let Some(kind) = entry.kind {
+                    let count = &self.counts[kind as usize];
+                    count.set(count.get() - 1);
+                }
             }
             !remove
         });

@@ -142,12 +142,12 @@ impl Inner {
 
     /// Builds the event only if someone listens, then dispatches it to the listeners.
     fn dispatch(self: &Rc<Self>, kind: Kind, event: impl FnOnce() -> JsValue) {
-        if !self.listeners.wants(kind.as_str()) {
+        if !self.listeners.wants(kind) {
             return;
         }
         let event = event();
         let target = self.attach_target(&event, None);
-        self.listeners.dispatch(kind.as_str(), &event, &target);
+        self.listeners.dispatch_kind(kind, &event, &target);
     }
 
     /// Points `event` at this socket's alias (creating it on first use); returns the alias.
@@ -184,17 +184,22 @@ impl Inner {
     }
 
     fn on_message(self: &Rc<Self>, message: Message) {
-        if !self.iterators.any() && !self.listeners.wants(Kind::Message.as_str()) {
+        let iterators = self.iterators.any();
+        if !iterators && !self.listeners.wants(Kind::Message) {
             return;
         }
         // A message as the browser delivered it: its own `ArrayBuffer` or string and trusted
-        // `MessageEvent` (as a `WebSocket` would give), not a copy and a new event.
-        let (event, data) = match crate::transport::received::original(message.as_bytes()) {
+        // `MessageEvent` (as a `WebSocket` would give), not a copy and a new event. Taken out
+        // of the registry: this message is delivered here only.
+        let (event, data) = match crate::transport::received::take_original(message.as_bytes()) {
             Some((event, data)) => (Some(event), data),
-            None => (None, data::to_js(message)),
+            None => (None, data::copy_to_js(message)),
         };
-        self.iterators.feed(&data);
-        if !self.listeners.wants(Kind::Message.as_str()) {
+        if iterators {
+            self.iterators.feed(&data);
+        }
+        // Only iterators listen: no event to build.
+        if !self.listeners.wants(Kind::Message) {
             return;
         }
         let (event, browser) = match event {
@@ -202,8 +207,7 @@ impl Inner {
             None => (events::message(&data, &self.origin.borrow()), false),
         };
         let target = self.attach_target(&event, Some(browser));
-        self.listeners
-            .dispatch(Kind::Message.as_str(), &event, &target);
+        self.listeners.dispatch_kind(Kind::Message, &event, &target);
     }
 
     fn on_error(self: &Rc<Self>, error: crate::Error) {

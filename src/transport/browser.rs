@@ -267,12 +267,12 @@ impl BrowserConnection {
                 let message = if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
                     let bytes = Uint8Array::new(buffer).to_vec();
                     #[cfg(feature = "js")]
-                    let bytes = received::keep(bytes, &event, &data);
+                    let bytes = received::keep(bytes, event, data);
                     Message::binary(bytes)
                 } else if let Some(text) = data.dyn_ref::<JsString>() {
                     let text = String::from(text);
                     #[cfg(feature = "js")]
-                    let text = received::keep_text(text, &event, &data);
+                    let text = received::keep_text(text, event, data);
                     Message::text(text)
                 } else {
                     // Not possible with binaryType = "arraybuffer"; never drop silently.
@@ -443,6 +443,7 @@ fn js_error_message(value: &JsValue) -> String {
 pub(crate) mod received {
     use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::hash::{BuildHasherDefault, Hasher};
 
     use bytes::Bytes;
     use wasm_bindgen::JsValue;
@@ -452,8 +453,40 @@ pub(crate) mod received {
 
     thread_local! {
         /// Buffer address -> (length, the browser's event, its `data`).
-        static ORIGINALS: RefCell<HashMap<usize, (usize, MessageEvent, JsValue)>> =
-            RefCell::new(HashMap::new());
+        static ORIGINALS: RefCell<Originals> = RefCell::new(Originals::default());
+    }
+
+    type Originals =
+        HashMap<usize, (usize, MessageEvent, JsValue), BuildHasherDefault<AddressHasher>>;
+
+    /// Hashes a buffer address with one multiplication: the keys are addresses of live
+    /// allocations, nobody chooses them, so the default hasher's protection against chosen
+    /// keys only costs time (two lookups per message).
+    #[derive(Default)]
+    struct AddressHasher(u64);
+
+    impl Hasher for AddressHasher {
+        fn finish(&self) -> u64 {
+            // The product's well-mixed high half goes to the low bits, which pick the bucket.
+            self.0.rotate_left(32)
+        }
+
+        fn write(&mut self, bytes: &[u8]) {
+            // Only `usize` keys are hashed; correct for any other key all the same.
+            for &byte in bytes {
+                self.mix(u64::from(byte));
+            }
+        }
+
+        fn write_usize(&mut self, n: usize) {
+            self.mix(n as u64);
+        }
+    }
+
+    impl AddressHasher {
+        fn mix(&mut self, n: u64) {
+            self.0 = (self.0.rotate_left(8) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
     }
 
     /// The received bytes; frees its registry entry with the buffer.
@@ -474,12 +507,12 @@ pub(crate) mod received {
     }
 
     /// Wraps the bytes of a received binary message, remembering its JS event and data.
-    pub(super) fn keep(bytes: Vec<u8>, event: &MessageEvent, data: &JsValue) -> Bytes {
+    pub(super) fn keep(bytes: Vec<u8>, event: MessageEvent, data: JsValue) -> Bytes {
         if bytes.is_empty() {
             // No buffer of its own (every empty Vec has the same dangling address).
             return Bytes::new();
         }
-        let entry = (bytes.len(), event.clone(), data.clone());
+        let entry = (bytes.len(), event, data);
         ORIGINALS.with(|originals| {
             originals
                 .borrow_mut()
@@ -489,7 +522,7 @@ pub(crate) mod received {
     }
 
     /// Wraps the text of a received text message, remembering its JS event and string.
-    pub(super) fn keep_text(text: String, event: &MessageEvent, data: &JsValue) -> Utf8Bytes {
+    pub(super) fn keep_text(text: String, event: MessageEvent, data: JsValue) -> Utf8Bytes {
         match Utf8Bytes::try_from(keep(text.into_bytes(), event, data)) {
             Ok(text) => text,
             // Cannot happen: the bytes are a `String`'s.
@@ -507,6 +540,25 @@ pub(crate) mod received {
             let originals = originals.borrow();
             let (len, event, data) = originals.get(&(bytes.as_ptr() as usize))?;
             (*len == bytes.len()).then(|| (event.clone(), data.clone()))
+        })
+    }
+
+    /// Like [`original`], but takes the values out of the registry: for a caller that
+    /// consumes the only handle to `bytes` (a later `original` of them finds nothing).
+    pub(crate) fn take_original(bytes: &[u8]) -> Option<(MessageEvent, JsValue)> {
+        if bytes.is_empty() {
+            return None;
+        }
+        ORIGINALS.with(|originals| {
+            let mut originals = originals.borrow_mut();
+            let address = bytes.as_ptr() as usize;
+            let entry = originals.remove(&address)?;
+            if entry.0 != bytes.len() {
+                // Part of a received message (a session frame's payload): not this one's.
+                originals.insert(address, entry);
+                return None;
+            }
+            Some((entry.1, entry.2))
         })
     }
 }

@@ -251,6 +251,47 @@ describe("Socket from the npm package in Node", () => {
     await closed(socket);
   });
 
+  it("keeps the DOM's rules when listeners add, remove and dispatch from inside a dispatch", async () => {
+    const socket = new Socket(`${server.ws}/echo`);
+    const calls = [];
+    const late = (event) => calls.push(`late ${event.data}`);
+    const second = () => calls.push("second");
+    const first = (event) => {
+      calls.push(`first ${event.data}`);
+      if (event.data === "1") {
+        socket.addEventListener("message", late); // not called for this event
+        socket.dispatchEvent(new Event("custom")); // nested, another type
+        socket.dispatchEvent(new Event("message")); // nested, the same type: sees `late`
+        socket.removeEventListener("message", second); // not called for this event any more
+      }
+      if (event.data === "2") {
+        socket.removeEventListener("message", first);
+        socket.removeEventListener("message", late);
+        socket.onmessage = (event) => calls.push(`handler ${event.data}`);
+      }
+    };
+    socket.addEventListener("custom", (event) => calls.push(`custom ${event.type}`));
+    socket.addEventListener("message", first);
+    socket.addEventListener("message", second);
+    for (const data of ["1", "2", "3"]) {
+      socket.send(data);
+      await until(10_000, `the echo of ${data}`, () => calls.some((c) => c.endsWith(` ${data}`)));
+    }
+    assert.deepEqual(calls, [
+      "first 1", "custom custom", "first undefined", "second", "late undefined",
+      "first 2", // `late`, removed by `first`, is not called any more
+      "handler 3",
+    ]);
+    // No listener left: a message still reaches an iterator, and nothing else.
+    socket.onmessage = null;
+    const iterator = socket[Symbol.asyncIterator]();
+    socket.send(new Uint8Array([4]));
+    const { value } = await within(10_000, "the echo of [4]", iterator.next());
+    assert.deepEqual([...new Uint8Array(value)], [4]);
+    assert.equal(calls.length, 7);
+    await closed(socket);
+  });
+
   it("reports a listener's exception (reportError) and still runs the next listener", async () => {
     // Browsers and workers have reportError; Node 20 does not (there, the exception becomes
     // an unhandled rejection, which node:test would count as a failure): stand one in.
