@@ -1325,7 +1325,11 @@ mod native {
                  recv() parks until that thread delivers, so every round trip includes two \
                  cross-thread wake-ups. Its \
                  ratios are against tokio-tungstenite used in-task on a runtime, which has no \
-                 such hop; the like-for-like comparison for the thread API is ewebsock.",
+                 such hop; the like-for-like comparison for the thread API is ewebsock. \
+                 Measured and not kept: writing each send directly from the sending thread \
+                 (round trips no faster, 64 KiB throughput lower) and spinning briefly in \
+                 recv() before parking (everything slower: on two cores the spinning thread \
+                 takes the CPU that the I/O thread and the server need).",
             ),
             Json::str(
                 "unisock's async API writes a message straight into the connection when \
@@ -1343,7 +1347,12 @@ mod native {
                  together: unisock serve batches its writes the same way with and without \
                  sessions (one writer, up to 64 messages per flush, src/server/batch.rs), and \
                  both sides of the pair use the same server, runtime and client options; the \
-                 only difference is Options::session.",
+                 only difference is Options::session. Session messages are written \
+                 directly by the sender, as plain ones are; each carries a trailer (sequence \
+                 number and ack), appended in place when the payload's buffer is not shared. \
+                 This benchmark sends clones of one Message, so every session send copies \
+                 the payload once (at 1 MiB about 8% of the CPU samples); a freshly built \
+                 payload per send is not copied.",
             ));
         }
         if !missed.is_empty() {
