@@ -248,7 +248,13 @@ impl Socket {
                 self.0.unpark();
             }
         }
-        let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        thread_local! {
+            // One per thread, made once: a thread calling recv() per message would otherwise
+            // allocate a waker per call, and the queue would replace its registered one.
+            static THREAD_WAKER: std::task::Waker =
+                std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+        }
+        let waker = THREAD_WAKER.with(std::task::Waker::clone);
         let mut cx = Context::from_waker(&waker);
         let mut queue = self.lock_queue();
         loop {
