@@ -872,11 +872,13 @@ async fn run(
     // A ping from the client is answered with an ack on the next round.
     let mut ping_answer = false;
     let mut writer = BatchWriter::default();
+    // Reused every round: no allocation per round (one round per message when they come one
+    // by one).
+    let mut frames = Vec::new();
     loop {
         // Everything the replay buffer holds beyond what this connection wrote.
-        let (frames, evicted, overflowed) = {
+        let (evicted, overflowed) = {
             let mut state = lock(&session.state);
-            let mut frames = Vec::new();
             // Messages dropped from a full buffer before this connection sent them: the client
             // cannot be told on this connection (numbers never skip), so it resumes, and the
             // Welcome of its resume reports the gap.
@@ -897,13 +899,13 @@ async fn run(
             } else if ack_deadline.is_none() {
                 ack_deadline = Some(Instant::now() + ACK_DELAY);
             }
-            (frames, state.evicted, overflowed)
+            (state.evicted, overflowed)
         };
         if overflowed {
             close(socket, 1013, "too slow: the session buffer overflowed").await;
             return SessionEnd::Overflowed;
         }
-        for frame in frames {
+        for frame in frames.drain(..) {
             if writer.feed(socket, to_ws(frame)).await.is_err() {
                 return SessionEnd::Gone;
             }

@@ -130,14 +130,17 @@ impl Trailer {
 
     fn push_hex(&mut self, value: u64) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        if value == 0 {
-            self.push(b'0');
+        // At least one digit (for 0); written straight into place, last digit first.
+        let digits = (64 - (value | 1).leading_zeros()).div_ceil(4) as usize;
+        let Some(slots) = self.bytes.get_mut(self.len..self.len + digits) else {
             return;
+        };
+        let mut rest = value;
+        for slot in slots.iter_mut().rev() {
+            *slot = DIGITS[(rest & 0xf) as usize];
+            rest >>= 4;
         }
-        let digits = (64 - value.leading_zeros()).div_ceil(4);
-        for i in (0..digits).rev() {
-            self.push(DIGITS[((value >> (i * 4)) & 0xf) as usize]);
-        }
+        self.len += digits;
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -274,31 +277,58 @@ impl Frame {
     }
 }
 
-/// The numbers of a trailer (at most 4, no allocation) and how many there are.
+/// Value of each byte as a hex digit (`0..=15`), `0xff` for anything else.
+const HEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The numbers of a trailer (at most 4, no allocation) and how many there are. Every message
+/// is parsed here, on both sides: digits are folded without a branch each.
 fn parse_fields(bytes: &[u8]) -> Result<([u64; 4], usize), Violation> {
     let mut fields = [0u64; 4];
     let mut count = 0;
     if bytes.is_empty() {
         return Ok((fields, 0));
     }
-    for part in bytes.split(|&b| b == b'.') {
+    let mut rest = bytes;
+    loop {
         if count == fields.len() {
             return Err(Violation("too many fields"));
         }
+        let end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+        let (part, after) = rest.split_at(end);
         if part.is_empty() || part.len() > 16 || (part.len() > 1 && part[0] == b'0') {
             return Err(Violation("malformed number"));
         }
         let mut value = 0u64;
+        // Any byte that is no hex digit sets the high bits.
+        let mut invalid = 0u8;
         for &b in part {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                _ => return Err(Violation("malformed number")),
-            };
-            value = (value << 4) | u64::from(digit);
+            let digit = HEX[usize::from(b)];
+            invalid |= digit;
+            value = (value << 4) | u64::from(digit & 0xf);
+        }
+        if invalid > 0xf {
+            return Err(Violation("malformed number"));
         }
         fields[count] = value;
         count += 1;
+        // Past the `.` (none after the last number).
+        match after.split_first() {
+            Some((_, next)) => rest = next,
+            None => break,
+        }
     }
     Ok((fields, count))
 }

@@ -275,7 +275,11 @@ impl<'a, T: Transport> Driver<'a, T> {
 
     /// Acknowledged session: sends a standalone ack when enough is unacknowledged or the ack
     /// delay has passed; starts a deferred close once everything is acknowledged.
-    fn poll_session_ack(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+    ///
+    /// The ack timer is looked at in the first round of a poll only (and when new): once
+    /// polled it holds this task's waker and wakes it when it fires, so polling it again in
+    /// every round (one per incoming message) would only cost time.
+    fn poll_session_ack(&mut self, cx: &mut Context<'_>, first_round: bool) -> Result<bool, Error> {
         let Some(session) = &mut self.session else {
             return Ok(false);
         };
@@ -287,19 +291,21 @@ impl<'a, T: Transport> Driver<'a, T> {
         // The timer is kept while acks ride on data (no timer per message): when it fires with
         // nothing due, it is just dropped.
         if due == 0 {
-            if session
-                .ack_timer
-                .as_mut()
-                .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
+            if first_round
+                && session
+                    .ack_timer
+                    .as_mut()
+                    .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
             {
                 session.ack_timer = None;
             }
         } else if self.close_deadline.is_none() {
             let delay = session.ack_delay;
+            let new = session.ack_timer.is_none();
             let timer = session
                 .ack_timer
                 .get_or_insert_with(|| Box::pin(T::sleep(delay)));
-            let timer_fired = timer.as_mut().poll(cx).is_ready();
+            let timer_fired = (new || first_round) && timer.as_mut().poll(cx).is_ready();
             if due >= ACK_EVERY || timer_fired {
                 let mut locked = self.connection.get();
                 let Locked {
@@ -374,7 +380,7 @@ impl<'a, T: Transport> Driver<'a, T> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         // Lets a sender waiting on the browser's buffer wake us to start the drain checks.
         self.shared.set_driver_waker(cx.waker());
-        for _ in 0..POLL_BUDGET {
+        for round in 0..POLL_BUDGET {
             let mut progress = false;
             // Read before the writes below: replies the consumer queued before going idle
             // are then surely written before the failure is reported.
@@ -549,7 +555,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                 }
             }
 
-            match self.poll_session_ack(cx) {
+            match self.poll_session_ack(cx, round == 0) {
                 Ok(true) => progress = true,
                 Ok(false) => {}
                 Err(e) => return Poll::Ready(self.fail(e)),

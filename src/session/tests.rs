@@ -1106,6 +1106,35 @@ mod sessions {
     }
 
     #[test]
+    fn a_burst_read_in_one_poll_is_acknowledged_once_after_the_delay() {
+        let mut sim = open_session(&[Plan::AcceptSession]);
+        // Read in one poll of the driver: the ack timer starts in a later round than the
+        // first (where it is looked at otherwise) and must still fire.
+        world(|w| {
+            let incoming = &mut w.wires[0].incoming;
+            incoming.push_back(message(data(1, 0, "x")));
+            incoming.push_back(message(data(2, 0, "y")));
+        });
+        sim.inject(0, message(data(3, 0, "z")));
+        assert_eq!(sim.take_events().len(), 3);
+        sim.advance(ms(19));
+        assert_eq!(frames(&sim, 0).len(), 1, "no ack before the delay");
+        sim.advance(ms(1));
+        assert_eq!(frames(&sim, 0)[1..], [Frame::Ack { ack: 3 }]);
+        // Acknowledged by data before its timer fires: no standalone ack.
+        sim.inject(0, message(data(4, 0, "w")));
+        sim.handle.send(Message::text("a")).unwrap();
+        sim.advance(ms(100));
+        assert_eq!(frames(&sim, 0)[2..], [data(1, 4, "a")]);
+        // And the next message received gets its own full delay.
+        sim.inject(0, message(data(5, 0, "v")));
+        sim.advance(ms(19));
+        assert_eq!(frames(&sim, 0).len(), 3, "no ack before the delay");
+        sim.advance(ms(1));
+        assert_eq!(frames(&sim, 0)[3..], [Frame::Ack { ack: 5 }]);
+    }
+
+    #[test]
     fn direct_session_sends_are_numbered_kept_and_carry_the_current_ack() {
         let mut sim = open_session(&[Plan::AcceptSession, Plan::AcceptSession]);
         let shared = sim.handle.shared_arc();
