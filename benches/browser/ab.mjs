@@ -14,7 +14,8 @@
 // Prints, per variant, the median over rounds of the per-round ratio to the raw WebSocket of
 // the same round, and (Linux) the CPU time Chromium's renderer and its other processes spent
 // per message, read from /proc between trials: less disturbed by other load than wall time.
-// Raw trials: target/bench-browser/ab.json. Needs what run.mjs needs, built.
+// Raw trials: target/bench-browser/ab.json (the CPU samples under `cpu`, each with its
+// session; ab-pool.mjs --cpu pools them). Needs what run.mjs needs, built.
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -40,7 +41,7 @@ function lineOf(child, re) { return new Promise((res, rej) => { let t = ""; cons
 const server = spawn(process.env.UNISOCK_BIN || join(ROOT, "target/release/unisock"), ["serve", "--port", "0", "--bind", "127.0.0.1", "--root", "benches/browser", "--pkg", "pkg"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, RUST_LOG: "warn" } });
 children.push(server);
 const [, port] = await lineOf(server, /127\.0\.0\.1:(\d+)/);
-let current, done, chrPid = 0, lastCpu = null, cpuLog = [];
+let current, currentSession = 0, done, chrPid = 0, lastCpu = null, cpuLog = [];
 function procCpu(filter) {
   // Sum of CPU ns over all threads of chromium processes whose cmdline matches `filter`.
   let total = 0;
@@ -61,7 +62,7 @@ function onProgress(line) {
   const now = sample();
   if (line.startsWith("{") && lastCpu) {
     const t = JSON.parse(line);
-    cpuLog.push({ ...t, variant: current.name, rendererNs: now.renderer - lastCpu.renderer, otherNs: now.other - lastCpu.other });
+    cpuLog.push({ ...t, variant: current.name, session: currentSession, rendererNs: now.renderer - lastCpu.renderer, otherNs: now.other - lastCpu.other });
   }
   lastCpu = now;
 }
@@ -81,6 +82,7 @@ const all = [];
 for (let it = 0; it < Number(iters); it++) {
   for (const v of (it % 2 ? [...variants].reverse() : variants)) {
     current = v;
+    currentSession = it;
     const udd = mkdtempSync(tmpdir() + "/ab-chr-");
     const result = new Promise((r) => (done = r));
     const chr = spawn("/usr/bin/chromium", ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run", "--disable-default-apps", "--disable-extensions", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows", `--user-data-dir=${udd}`, `http://127.0.0.1:${http.address().port}/benches/browser/index.html?config=${encodeURIComponent(JSON.stringify(config))}`], { detached: true, stdio: "ignore" });
