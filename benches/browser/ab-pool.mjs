@@ -11,7 +11,7 @@
 // really is, and an even ITERATIONS count gives A and B the first slot equally often.
 // Diagnostics, not a benchmark.
 //
-//   node benches/browser/ab-pool.mjs A B MODE [--cpu] FILE...
+//   node benches/browser/ab-pool.mjs A B MODE [--cpu|--cpu-main] FILE...
 //   e.g. cp target/bench-browser/ab.json /tmp/ab1.json (after each ab.mjs run), then
 //   node benches/browser/ab-pool.mjs before after pipe /tmp/ab1.json /tmp/ab2.json
 //
@@ -22,14 +22,16 @@
 // /proc samples) to the raw WebSocket's in the same round (lower is better), and the median
 // extra µs per message. Other jobs on the machine move it less than wall time, though still
 // by ±0.2 in one run of 8 sessions on 2 busy cores. Needs ab.json files whose CPU samples
-// carry their session (written by ab.mjs since it records them).
+// carry their session (written by ab.mjs since it records them). --cpu-main: the same for the
+// renderer's main thread alone (where the page, wasm and the WebSocket's JS side run).
 import { readFileSync } from "node:fs";
 
 const [a, b, mode, ...rest] = process.argv.slice(2);
-const cpu = rest[0] === "--cpu";
+const cpu = rest[0] === "--cpu" || rest[0] === "--cpu-main";
+const cpuField = rest[0] === "--cpu-main" ? "mainNs" : "rendererNs";
 const files = cpu ? rest.slice(1) : rest;
 if (!a || !b || !["rtt", "pipe"].includes(mode) || files.length === 0) {
-  console.error("usage: node benches/browser/ab-pool.mjs A B rtt|pipe [--cpu] AB_JSON...");
+  console.error("usage: node benches/browser/ab-pool.mjs A B rtt|pipe [--cpu|--cpu-main] AB_JSON...");
   process.exit(2);
 }
 const median = (values) => {
@@ -44,12 +46,12 @@ const extraUs = new Map(); // the same keys -> { [variant]: number[] } (--cpu on
 for (const [fileIndex, file] of files.entries()) {
   const json = JSON.parse(readFileSync(file, "utf8"));
   const trials = cpu ? json.cpu ?? [] : json.trials;
-  if (cpu && trials.some((t) => t.session === undefined)) {
+  if (cpu && trials.some((t) => t.session === undefined || t[cpuField] === undefined)) {
     console.error(`${file}: CPU samples without sessions (an older ab.mjs), skipped`);
     continue;
   }
   // Renderer CPU ns per message (round trips also count their warm-up).
-  const perMessage = (t) => t.rendererNs / (mode === "rtt" ? t.n + json.config.rttWarmup : t.n);
+  const perMessage = (t) => t[cpuField] / (mode === "rtt" ? t.n + json.config.rttWarmup : t.n);
   for (const t of trials) {
     if (t.error || t.mode !== mode || t.contender === "WebSocket" || (t.variant !== a && t.variant !== b)) continue;
     const raw = trials.find((u) => !u.error && u.contender === "WebSocket" && u.variant === t.variant
