@@ -12,9 +12,11 @@
 // CONTENDERS (["WebSocket","Socket","Rust"]), PIPE (messages per pipelined trial by size).
 // Sessions alternate A B, B A, …; within a session the contenders rotate as in run.mjs.
 // Prints, per variant, the median over rounds of the per-round ratio to the raw WebSocket of
-// the same round, and (Linux) the CPU time Chromium's renderer and its other processes spent
-// per message, read from /proc between trials: less disturbed by other load than wall time.
-// Raw trials: target/bench-browser/ab.json. Needs what run.mjs needs, built.
+// the same round, and (Linux) the CPU time Chromium's renderer (all its threads, and its main
+// thread alone) and its other processes spent per message, read from /proc between trials:
+// less disturbed by other load than wall time.
+// Raw trials: target/bench-browser/ab.json (the CPU samples under `cpu`, each with its
+// session; ab-pool.mjs --cpu pools them). Needs what run.mjs needs, built.
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -40,9 +42,10 @@ function lineOf(child, re) { return new Promise((res, rej) => { let t = ""; cons
 const server = spawn(process.env.UNISOCK_BIN || join(ROOT, "target/release/unisock"), ["serve", "--port", "0", "--bind", "127.0.0.1", "--root", "benches/browser", "--pkg", "pkg"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, RUST_LOG: "warn" } });
 children.push(server);
 const [, port] = await lineOf(server, /127\.0\.0\.1:(\d+)/);
-let current, done, chrPid = 0, lastCpu = null, cpuLog = [];
-function procCpu(filter) {
-  // Sum of CPU ns over all threads of chromium processes whose cmdline matches `filter`.
+let current, currentSession = 0, done, chrPid = 0, lastCpu = null, cpuLog = [];
+function procCpu(filter, mainOnly = false) {
+  // Sum of CPU ns over all threads (or only the main thread) of chromium processes whose
+  // cmdline matches `filter`.
   let total = 0;
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
@@ -51,17 +54,21 @@ function procCpu(filter) {
       if (pgrp !== chrPid) continue;
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
       if (!filter(cmd)) continue;
-      for (const tid of readdirSync(`/proc/${pid}/task`)) total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        if (mainOnly && tid !== pid) continue;
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      }
     } catch {}
   }
   return total;
 }
-const sample = () => ({ renderer: procCpu((c) => c.includes("--type=renderer")), other: procCpu((c) => !c.includes("--type=renderer")) });
+const isRenderer = (c) => c.includes("--type=renderer");
+const sample = () => ({ main: procCpu(isRenderer, true), renderer: procCpu(isRenderer), other: procCpu((c) => !isRenderer(c)) });
 function onProgress(line) {
   const now = sample();
   if (line.startsWith("{") && lastCpu) {
     const t = JSON.parse(line);
-    cpuLog.push({ ...t, variant: current.name, rendererNs: now.renderer - lastCpu.renderer, otherNs: now.other - lastCpu.other });
+    cpuLog.push({ ...t, variant: current.name, session: currentSession, mainNs: now.main - lastCpu.main, rendererNs: now.renderer - lastCpu.renderer, otherNs: now.other - lastCpu.other });
   }
   lastCpu = now;
 }
@@ -81,6 +88,7 @@ const all = [];
 for (let it = 0; it < Number(iters); it++) {
   for (const v of (it % 2 ? [...variants].reverse() : variants)) {
     current = v;
+    currentSession = it;
     const udd = mkdtempSync(tmpdir() + "/ab-chr-");
     const result = new Promise((r) => (done = r));
     const chr = spawn("/usr/bin/chromium", ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run", "--disable-default-apps", "--disable-extensions", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows", `--user-data-dir=${udd}`, `http://127.0.0.1:${http.address().port}/benches/browser/index.html?config=${encodeURIComponent(JSON.stringify(config))}`], { detached: true, stdio: "ignore" });
@@ -97,11 +105,9 @@ mkdirSync(join(ROOT, "target/bench-browser"), { recursive: true });
 writeFileSync(join(ROOT, "target/bench-browser/ab.json"), JSON.stringify({ config, trials: all, cpu: cpuLog }));
 for (const mode of config.modes) for (const size of config.sizes) for (const c of config.contenders) {
   const row = variants.map((v) => {
-    const us = cpuLog.filter((t) => t.variant === v.name && t.mode === mode && t.size === size && t.contender === c && !t.error)
-      .map((t) => t.rendererNs / 1000 / (mode === "rtt" ? t.n + config.rttWarmup : t.n));
-    const other = cpuLog.filter((t) => t.variant === v.name && t.mode === mode && t.size === size && t.contender === c && !t.error)
-      .map((t) => t.otherNs / 1000 / (mode === "rtt" ? t.n + config.rttWarmup : t.n));
-    return `${v.name} renderer ${med(us).toFixed(1)} other ${med(other).toFixed(1)} µs/msg (n=${us.length})`;
+    const samples = cpuLog.filter((t) => t.variant === v.name && t.mode === mode && t.size === size && t.contender === c && !t.error);
+    const perMessage = (ns) => med(samples.map((t) => t[ns] / 1000 / (mode === "rtt" ? t.n + config.rttWarmup : t.n))).toFixed(1);
+    return `${v.name} renderer ${perMessage("rendererNs")} (main thread ${perMessage("mainNs")}) other ${perMessage("otherNs")} µs/msg (n=${samples.length})`;
   });
   console.log(`CPU ${mode} ${size} ${c}: ${row.join("  ")}`);
 }
