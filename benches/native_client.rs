@@ -3,11 +3,11 @@
 //!
 //! Contenders: raw TCP with a length prefix (the physical floor), raw tokio-tungstenite,
 //! unisock's async API, unisock's `Socket` from a plain thread, and ewebsock (a polling client,
-//! from a plain thread). Rounds interleave the contenders (A B C D E, then B C D E A, …); the
-//! tables give medians over rounds and the median of the per-round ratios to raw
-//! tokio-tungstenite.
+//! from a plain thread). Rounds interleave the contenders, each round in its own shuffled order
+//! (see `round_order`); the tables give medians over rounds and the median of the per-round
+//! ratios to raw tokio-tungstenite.
 //!
-//! With the `server` feature, two more contenders run in the same rotation against an in-process
+//! With the `server` feature, two more contenders run in the same rounds against an in-process
 //! `unisock serve` `/echo`: unisock's async API with acknowledged sessions off and on
 //! (`unisock.v1`), whose per-round ratio isolates what sessions cost.
 //!
@@ -164,9 +164,7 @@ mod native {
             let mut samples: Vec<[Sample; 7]> = Vec::new();
             for round in 0..rounds {
                 let mut sample = [None; 7];
-                // Rotate the order every round: A B C D E, B C D E A, …
-                for i in 0..CONTENDERS.len() {
-                    let contender = (round + i) % CONTENDERS.len();
+                for contender in round_order(round) {
                     if contender >= MAIN && serve_url.is_none() {
                         sample[contender] = Some(Sample {
                             p50: f64::NAN,
@@ -224,6 +222,23 @@ mod native {
             path.display(),
             elapsed.as_secs_f64()
         );
+    }
+
+    /// The order of the contenders in round `round`: a permutation shuffled with a fixed seed
+    /// per round (Fisher-Yates over a xorshift sequence). A rotation (A B C, B C A, …) would
+    /// keep each contender right behind the same one in almost every round, and what ran just
+    /// before changes how fast threads wake here (see the method text).
+    fn round_order(round: usize) -> [usize; CONTENDERS.len()] {
+        let mut order: [usize; CONTENDERS.len()] = std::array::from_fn(|i| i);
+        let mut state =
+            0x9e37_79b9_7f4a_7c15_u64 ^ (round as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        for i in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        order
     }
 
     /// Runs an async contender in a spawned task on the client runtime, as most async code
@@ -1275,7 +1290,7 @@ mod native {
         let cap = results[0].plan.phase_cap.as_millis();
         let idle = IDLE_GAP.as_millis();
         let sessions = if with_sessions {
-            "Two more contenders, in the same rotation, measure acknowledged sessions: unisock's \
+            "Two more contenders, in the same rounds, measure acknowledged sessions: unisock's \
              async API against an in-process unisock serve /echo (on the servers' runtime), \
              without and with Options::session; their ratio on/off isolates what sessions cost. "
         } else {
@@ -1294,7 +1309,11 @@ mod native {
              burst. The plain-thread contenders then also measure round trips that each start \
              after {idle} ms of silence. unisock runs with its default options (heartbeat on). \
              {sessions}{plan_text}; every phase also stops after {cap} ms. {rounds} round(s); \
-             each round runs every contender once, the order rotating between rounds. Values \
+             each round runs every contender once, in an order shuffled anew every round \
+             (fixed seeds: every run uses the same orders), so that no contender always follows \
+             the same one (on this virtual machine how fast a thread wakes depends on how busy \
+             the CPU just was: a round trip right after the polling ewebsock measured 42 µs, \
+             after an idle contender 145 µs). Values \
              are medians over rounds; ratios are medians of the per-round ratios to raw \
              tokio-tungstenite (RTT: lower is better; throughput: higher is better).{}",
             if quick {
