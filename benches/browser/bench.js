@@ -26,6 +26,19 @@ const TRIAL_TIMEOUT_MS = maxMs + 10_000; // a trial that hangs is reported, not 
 
 const CONTENDERS = contenders;
 
+/** Every order of `items` (3 contenders: 6 orders). */
+function permutations(items) {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
+}
+// Round r runs ORDERS[r % ORDERS.length]: over the rounds every contender runs first, last, and
+// right after each other one equally often. A rotation (A B C, B C A, …) would put B right
+// after A in every round but one, and what ran just before can change how fast the next one
+// runs (native measurements on these VMs: thread wake-ups are fast right after a busy run).
+const ORDERS = permutations(CONTENDERS);
+
 function post(path, body) {
   const text = JSON.stringify(body);
   // keepalive (allowed up to 64 KiB): the POST completes even if the page goes away.
@@ -196,9 +209,7 @@ async function main() {
   for (let round = 0; round < rounds; round += 1) {
     for (const size of sizes) {
       for (const mode of modes) {
-        // Rotate the order every round (A B C, B C A, C A B, …): no contender always runs
-        // first on a fresh or a warmed-up browser.
-        const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length]);
+        const order = ORDERS[round % ORDERS.length];
         for (const contender of order) {
           const run =
             contender === "Rust"

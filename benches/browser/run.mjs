@@ -299,8 +299,9 @@ function report({ env, trials }, meta) {
       `performance.now(). Each trial opens a fresh connection. Round trip: ${cfg.rttWarmup} warm-up then ` +
       `${cfg.rttCount} sequential echoes (at most ${cfg.maxMs} ms); pipelined: ${JSON.stringify(cfg.pipeCount)} ` +
       `messages per trial by size with a bounded window of ${JSON.stringify(WINDOW)} in flight. ${cfg.rounds} ` +
-      `round(s); in every round, per size and mode, the three contenders run one after another in an order ` +
-      `rotated each round. Reported: medians over rounds, and ratios as the median of per-round ratios to ` +
+      `round(s); in every round, per size and mode, the three contenders run one after another, each round ` +
+      `in the next of their six orders (each runs first, last and right after each other one equally ` +
+      `often). Reported: medians over rounds, and ratios as the median of per-round ratios to ` +
       `the raw WebSocket of the same round (RTT: lower is better; messages/s: higher is better).` +
       (QUICK ? " QUICK smoke run: too few samples for conclusions." : ""),
     versions: meta.versions,
