@@ -241,11 +241,12 @@ impl Socket {
     fn recv_until(&self, deadline: Option<std::time::Instant>) -> Result<Option<Event>, Timeout> {
         use futures::StreamExt;
 
-        /// Wakes the waiting thread: no executor, no polling interval.
+        /// Wakes the waiting thread: no executor, no polling interval. From the connection's
+        /// task, once that task has queued everything it read (see `wake_batch`).
         struct Unpark(std::thread::Thread);
         impl std::task::Wake for Unpark {
             fn wake(self: Arc<Self>) {
-                self.0.unpark();
+                crate::transport::wake_batch::unpark(&self.0);
             }
         }
         thread_local! {
@@ -384,7 +385,15 @@ impl Outlet for Dispatcher {
                 None => Event::Gap(gap),
             },
         };
+        // Natively, lets the connection's thread wake a reader for a batch (see `wake_batch`).
+        #[cfg(not(target_arch = "wasm32"))]
+        let bytes = match &unhandled {
+            Event::Message(message) => message.len(),
+            _ => 0,
+        };
         if self.queue.try_send(unhandled).is_ok() {
+            #[cfg(not(target_arch = "wasm32"))]
+            crate::transport::wake_batch::queued(bytes);
             if let Some(wake) = &callbacks.on_wake {
                 wake();
             }

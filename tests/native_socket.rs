@@ -440,3 +440,45 @@ fn large_messages_to_a_slow_polling_consumer_arrive_whole_and_in_order() {
     assert!(more.is_err(), "unexpected {more:?}");
     assert_eq!(socket.ready_state(), ReadyState::Open);
 }
+
+/// A reader parked in `recv` while a stream of small messages and, now and then, a large one
+/// arrives: the connection's thread wakes it once per batch (see `wake_batch`), and nothing is
+/// lost, reordered or left waiting.
+#[test]
+fn a_stream_to_a_parked_reader_arrives_whole_and_in_order() {
+    let url = echo_server();
+    let socket = Socket::connect(&format!("{url}/echo"), Options::default()).unwrap();
+    assert!(matches!(
+        socket.recv_timeout(STEP),
+        Ok(Some(Event::Open { .. }))
+    ));
+    let messages: Vec<Message> = (0..3000u32)
+        .map(|i| match i % 500 {
+            // Larger than a batch is held for.
+            499 => Message::binary(vec![(i % 251) as u8; 300 << 10]),
+            _ => Message::text(format!("message {i}")),
+        })
+        .collect();
+    let reader = {
+        let socket = socket.clone();
+        let expected = messages.clone();
+        std::thread::spawn(move || {
+            for (i, message) in expected.iter().enumerate() {
+                match socket.recv_timeout(STEP) {
+                    Ok(Some(Event::Message(got))) => assert_eq!(&got, message, "message {i}"),
+                    other => panic!("message {i}: got {other:?}"),
+                }
+            }
+        })
+    };
+    // In windows, as a pipelined client would: the reader is parked most of the time.
+    for window in messages.chunks(16) {
+        for message in window {
+            socket.send(message.clone()).unwrap();
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    reader.join().unwrap();
+    let more = socket.recv_timeout(Duration::from_millis(100));
+    assert!(more.is_err(), "unexpected {more:?}");
+}

@@ -23,6 +23,7 @@ cfg_if::cfg_if! {
         mod native;
         /// The backend for this target.
         pub(crate) use native::Native as Backend;
+        pub(crate) mod wake_batch;
     }
 }
 

@@ -66,6 +66,7 @@ impl Transport for Native {
     fn spawn(task: impl Future<Output = ()> + MaybeSend + 'static) -> Result<(), Error> {
         // On the caller's runtime when there is one (no cross-runtime wake-ups); otherwise on
         // unisock's own background runtime, so that plain threads need no runtime at all.
+        let task = super::wake_batch::Batched(Box::pin(task));
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => drop(handle.spawn(task)),
             Err(_) => drop(background_runtime()?.spawn(task)),

@@ -1,0 +1,198 @@
+//! Batched wake-ups of threads blocked in `Socket::recv` (native only).
+//!
+//! A plain thread reading a `Socket` parks until the connection's I/O thread queues an event.
+//! Waking it for every message costs a context switch per message, and on a busy stream the
+//! woken reader is usually faster than the I/O thread: it takes the one message, parks again,
+//! and is woken again for the next. Instead, wake-ups requested while a connection task is
+//! being polled wait until that poll ends, when the task has read everything the socket had:
+//! the reader then takes the whole batch with one wake-up (measured: pipelined 16 B - 64 KiB
+//! messages to a plain thread about 1.6x as many per second, round trips unchanged).
+//!
+//! A batch is released early once it holds [`RELEASE_BYTES`] of messages: reading large
+//! messages takes long enough that the reader is better off working on the first while the
+//! rest arrive (1 MiB messages were ~10 % slower when held for the end of the poll).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::thread::Thread;
+
+/// Bytes of queued messages after which held wake-ups are released at once.
+const RELEASE_BYTES: usize = 256 << 10;
+
+/// Wake-ups held during the current connection poll on this thread.
+struct Held {
+    /// A connection task is being polled on this thread.
+    polling: bool,
+    /// Kept between polls, so that holding wake-ups allocates only once per thread.
+    threads: Vec<Thread>,
+    bytes: usize,
+}
+
+impl Held {
+    fn release(&mut self) {
+        self.bytes = 0;
+        // `Thread::unpark` runs no code of ours: safe while this is borrowed.
+        self.threads.drain(..).for_each(|thread| thread.unpark());
+    }
+}
+
+thread_local! {
+    static HELD: RefCell<Held> = const {
+        RefCell::new(Held {
+            polling: false,
+            threads: Vec::new(),
+            bytes: 0,
+        })
+    };
+}
+
+/// Unparks `thread`: at the end of the current connection poll when called from inside one,
+/// otherwise now.
+pub(crate) fn unpark(thread: &Thread) {
+    let held = HELD.with(|cell| {
+        let mut held = cell.borrow_mut();
+        if held.polling && !held.threads.iter().any(|t| t.id() == thread.id()) {
+            held.threads.push(thread.clone());
+        }
+        held.polling
+    });
+    if !held {
+        thread.unpark();
+    }
+}
+
+/// Counts a message of `bytes` queued for a reader; releases the held wake-ups once the
+/// batch is large enough.
+pub(crate) fn queued(bytes: usize) {
+    HELD.with(|cell| {
+        let mut held = cell.borrow_mut();
+        if held.polling {
+            held.bytes += bytes;
+            if held.bytes >= RELEASE_BYTES {
+                held.release();
+            }
+        }
+    });
+}
+
+/// Polls a connection task with wake-ups held until each poll ends.
+pub(crate) struct Batched<F>(pub(crate) Pin<Box<F>>);
+
+impl<F: Future<Output = ()>> Future for Batched<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        /// Releases the held wake-ups when the poll ends, also if it panics: a reader must
+        /// never stay parked for a wake-up that was swallowed.
+        struct Release;
+        impl Drop for Release {
+            fn drop(&mut self) {
+                HELD.with(|cell| {
+                    let mut held = cell.borrow_mut();
+                    held.polling = false;
+                    held.release();
+                });
+            }
+        }
+        // A connection task never polls another inside its own poll; should that change, the
+        // outer poll keeps holding (and releases) what both held.
+        let outer = HELD.with(|cell| std::mem::replace(&mut cell.borrow_mut().polling, true));
+        if outer {
+            return self.0.as_mut().poll(cx);
+        }
+        let _release = Release;
+        self.0.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn held_threads() -> usize {
+        HELD.with(|cell| cell.borrow().threads.len())
+    }
+
+    /// Polls `body` once inside a [`Batched`] poll.
+    fn poll_batched(body: impl FnOnce() + Unpin) {
+        let mut body = Some(body);
+        let future = std::future::poll_fn(move |_| {
+            (body.take().unwrap())();
+            Poll::Ready(())
+        });
+        let mut batched = Batched(Box::pin(future));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut batched).poll(&mut cx).is_ready());
+    }
+
+    /// A thread parked until unparked, reporting when it wakes.
+    fn parked_thread() -> (Thread, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            // Bounded: a lost wake-up fails the test instead of hanging it.
+            std::thread::park_timeout(std::time::Duration::from_secs(10));
+            let _ = tx.send(());
+        });
+        (handle.thread().clone(), rx)
+    }
+
+    #[test]
+    fn outside_a_connection_poll_a_thread_is_unparked_at_once() {
+        let (thread, woke) = parked_thread();
+        unpark(&thread);
+        assert_eq!(held_threads(), 0);
+        woke.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("woken");
+    }
+
+    #[test]
+    fn inside_a_poll_wake_ups_wait_for_its_end_once_per_thread() {
+        let (thread, woke) = parked_thread();
+        poll_batched(|| {
+            unpark(&thread);
+            unpark(&thread);
+            queued(100);
+            assert_eq!(held_threads(), 1, "held, once");
+        });
+        assert_eq!(held_threads(), 0, "released when the poll ended");
+        woke.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("woken");
+    }
+
+    #[test]
+    fn a_large_batch_is_released_before_the_poll_ends() {
+        let (thread, woke) = parked_thread();
+        poll_batched(|| {
+            unpark(&thread);
+            queued(RELEASE_BYTES / 2);
+            assert_eq!(held_threads(), 1);
+            queued(RELEASE_BYTES / 2);
+            assert_eq!(held_threads(), 0, "released early");
+            woke.recv_timeout(std::time::Duration::from_secs(5))
+                .expect("woken during the poll");
+        });
+    }
+
+    #[test]
+    fn a_panicking_poll_still_releases_what_it_held() {
+        let (thread, woke) = parked_thread();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            poll_batched(|| {
+                unpark(&thread);
+                panic!("a bug in the connection task");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(held_threads(), 0);
+        woke.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("woken");
+        // And the next wake-up outside a poll is not held.
+        let (thread, woke) = parked_thread();
+        unpark(&thread);
+        woke.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("woken");
+    }
+}
