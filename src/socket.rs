@@ -155,7 +155,9 @@ impl SocketBuilder {
     }
 
     /// Called after an event is queued for [`Socket::try_recv`], from the connection's
-    /// thread: ask your UI to repaint or your loop to wake up.
+    /// thread: ask your UI to repaint or your loop to wake up. Natively, events queued
+    /// together (a burst read in one go) share one call, made once they are all queued:
+    /// drain with `try_recv` until it returns `None`.
     pub fn on_wake(mut self, callback: impl Fn() + MaybeSend + MaybeSync + 'static) -> Self {
         self.callbacks.on_wake = Some(Arc::new(callback));
         self
@@ -395,6 +397,10 @@ impl Outlet for Dispatcher {
             #[cfg(not(target_arch = "wasm32"))]
             crate::transport::wake_batch::queued(bytes);
             if let Some(wake) = &callbacks.on_wake {
+                // Natively once per batch of events, like a parked `recv` (see `wake_batch`).
+                #[cfg(not(target_arch = "wasm32"))]
+                crate::transport::wake_batch::call(wake);
+                #[cfg(target_arch = "wasm32")]
                 wake();
             }
         }
