@@ -235,6 +235,34 @@ struct Sim {
 
 impl Sim {
     fn start(plans: &[Plan], options: Options, retry_first_connect: bool) -> Sim {
+        Sim::start_with_channel(plans, options, retry_first_connect, 1024)
+    }
+
+    /// [`Sim::start`] with an event channel of `capacity` (plus one slot for the driver).
+    fn start_with_channel(
+        plans: &[Plan],
+        options: Options,
+        retry_first_connect: bool,
+        capacity: usize,
+    ) -> Sim {
+        let (tx, events) = mpsc::channel(capacity);
+        let outlet = |shared: &Arc<super::Shared>| -> Box<dyn super::Outlet> {
+            Box::new(super::EventChannel {
+                sender: tx,
+                shared: shared.clone(),
+            })
+        };
+        Sim::launch(plans, options, retry_first_connect, events, outlet)
+    }
+
+    /// Starts a session delivering into `outlet`; `events` is what [`Sim::take_events`] reads.
+    fn launch(
+        plans: &[Plan],
+        options: Options,
+        retry_first_connect: bool,
+        events: mpsc::Receiver<Event>,
+        outlet: impl FnOnce(&Arc<super::Shared>) -> Box<dyn super::Outlet>,
+    ) -> Sim {
         let pool = LocalPool::new();
         WORLD.with(|w| {
             *w.borrow_mut() = World {
@@ -243,14 +271,7 @@ impl Sim {
                 ..World::default()
             }
         });
-        let (tx, events) = mpsc::channel(1024);
         let url = WsUrl::parse("ws://fake.test/").unwrap();
-        let outlet = |shared: &Arc<super::Shared>| -> Box<dyn super::Outlet> {
-            Box::new(super::EventChannel {
-                sender: tx,
-                shared: shared.clone(),
-            })
-        };
         let handle = spawn::<Fake>(url, options, outlet, retry_first_connect).unwrap();
         let mut sim = Sim {
             pool,
@@ -645,6 +666,129 @@ fn reading_pauses_after_a_large_message_until_the_consumer_has_taken_it() {
             Event::Message(Message::binary(vec![5; 10]))
         ]
     );
+}
+
+/// Makes connection `wire` receive all of `messages` at once (one wake-up of its reader).
+fn inject_burst(sim: &mut Sim, wire: usize, messages: impl IntoIterator<Item = Message>) {
+    let waker = world(|w| {
+        let wire = &mut w.wires[wire];
+        wire.incoming
+            .extend(messages.into_iter().map(Incoming::Message));
+        wire.waker.take()
+    });
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    sim.run();
+}
+
+fn numbered(range: std::ops::Range<u8>) -> Vec<Message> {
+    range.map(|i| Message::binary(vec![i])).collect()
+}
+
+#[test]
+fn received_messages_arrive_once_and_in_order_alone_or_in_bursts() {
+    let mut sim = Sim::start(&[Plan::Accept], options(reconnect()), false);
+    assert!(matches!(consume(&mut sim), Some(Event::Open { .. })));
+    // Several at once (the driver delivers one and reads on in the same round), then one at
+    // a time, with a send in between.
+    inject_burst(&mut sim, 0, numbered(0..7));
+    sim.inject(0, Incoming::Message(Message::binary(vec![7])));
+    sim.handle.send(Message::text("between")).unwrap();
+    for message in numbered(8..12) {
+        sim.inject(0, Incoming::Message(message));
+    }
+    inject_burst(&mut sim, 0, numbered(12..20));
+    assert_eq!(incoming_left(0), 0);
+    let received: Vec<_> = std::iter::from_fn(|| consume(&mut sim)).collect();
+    let expected: Vec<_> = numbered(0..20).into_iter().map(Event::Message).collect();
+    assert_eq!(received, expected);
+    assert_eq!(sim.sent(0), [Message::text("between")]);
+}
+
+#[test]
+fn a_full_outlet_stops_reading_until_the_consumer_takes_events() {
+    // Room for 2 events (+1 for the driver's sender) in the channel.
+    let mut sim = Sim::start_with_channel(&[Plan::Accept], options(reconnect()), false, 2);
+    assert!(matches!(consume(&mut sim), Some(Event::Open { .. })));
+    inject_burst(&mut sim, 0, numbered(0..10));
+    // At most the channel's 3 slots and one event waiting for room were read.
+    let read_ahead = 10 - incoming_left(0);
+    assert!(
+        (3..=4).contains(&read_ahead),
+        "read {read_ahead} ahead of a full outlet"
+    );
+    sim.run();
+    assert_eq!(10 - incoming_left(0), read_ahead, "no reading while full");
+    // Taking one event makes room for one more, read in order.
+    let mut received = vec![consume(&mut sim).expect("an event")];
+    assert!(10 - incoming_left(0) <= read_ahead + 1);
+    received.extend(std::iter::from_fn(|| consume(&mut sim)));
+    assert_eq!(incoming_left(0), 0);
+    let expected: Vec<_> = numbered(0..10).into_iter().map(Event::Message).collect();
+    assert_eq!(received, expected);
+}
+
+/// An outlet that handles each event as it is emitted, as the JS `Socket`'s listeners do,
+/// answering every message with a send from inside the delivery.
+struct Replying {
+    events: Arc<std::sync::Mutex<Vec<Event>>>,
+    handle: Arc<std::sync::OnceLock<Handle>>,
+}
+
+impl super::Outlet for Replying {
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), super::Gone>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn emit(&mut self, event: Event) {
+        if let (Event::Message(message), Some(handle)) = (&event, self.handle.get()) {
+            let reply = format!("re {}", message.as_bytes()[0]);
+            handle.send(Message::text(reply)).unwrap();
+        }
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+#[test]
+fn replies_sent_while_a_message_is_delivered_keep_the_order_of_the_messages() {
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handle = Arc::new(std::sync::OnceLock::new());
+    let outlet = {
+        let (events, handle) = (events.clone(), handle.clone());
+        move |_: &Arc<super::Shared>| -> Box<dyn super::Outlet> {
+            Box::new(Replying { events, handle })
+        }
+    };
+    let (_unused, no_events) = mpsc::channel(1);
+    let mut sim = Sim::launch(
+        &[Plan::Accept],
+        options(reconnect()),
+        false,
+        no_events,
+        outlet,
+    );
+    let _ = handle.set(sim.handle.clone());
+    inject_burst(&mut sim, 0, numbered(0..5));
+    sim.inject(0, Incoming::Message(Message::binary(vec![5])));
+    // The socket pushes back for a while: replies queue behind the unflushed ones.
+    sim.set_wire(0, |wire| wire.flush_blocked = true);
+    inject_burst(&mut sim, 0, numbered(6..9));
+    sim.set_wire(0, |wire| wire.flush_blocked = false);
+    sim.inject(0, Incoming::Message(Message::binary(vec![9])));
+    sim.run();
+    let messages: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            Event::Message(message) => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages, numbered(0..10));
+    let replies: Vec<_> = (0..10).map(|i| Message::text(format!("re {i}"))).collect();
+    assert_eq!(sim.sent(0), replies);
 }
 
 #[test]
