@@ -63,7 +63,10 @@ pub(crate) struct Driver<'a, T: Transport> {
     pending_event: Option<Event>,
     /// Received messages from this size on pause reading (see `Connection::large_message`).
     large_message: usize,
-    /// Reading paused after a large message, until the consumer has taken it or this fires.
+    /// Reading paused after a large message, until the consumer has taken it or
+    /// `read_pause` fires.
+    reading_paused: bool,
+    /// The pause's timer, kept between pauses and restarted for each large message.
     read_pause: Option<Pin<Box<T::Sleep>>>,
     heartbeat: Option<HeartbeatState<T>>,
     drain_check: Option<Pin<Box<T::Sleep>>>,
@@ -173,6 +176,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             needs_flush: false,
             pending_event: Some(Event::Open { protocol }),
             large_message,
+            reading_paused: false,
             read_pause: None,
             heartbeat,
             drain_check: None,
@@ -522,8 +526,17 @@ impl<'a, T: Transport> Driver<'a, T> {
                                     if message.len() >= self.large_message
                                         && self.outlet.handled_later()
                                     {
-                                        self.read_pause =
-                                            Some(Box::pin(T::sleep(LARGE_MESSAGE_READ_PAUSE)));
+                                        match &mut self.read_pause {
+                                            Some(timer) => {
+                                                T::restart(timer.as_mut(), LARGE_MESSAGE_READ_PAUSE)
+                                            }
+                                            None => {
+                                                self.read_pause = Some(Box::pin(T::sleep(
+                                                    LARGE_MESSAGE_READ_PAUSE,
+                                                )))
+                                            }
+                                        }
+                                        self.reading_paused = true;
                                     }
                                     self.pending_event = Some(Event::Message(message));
                                 }
@@ -618,14 +631,15 @@ impl<'a, T: Transport> Driver<'a, T> {
     /// Whether reading waits for the consumer to take a large message (see
     /// [`LARGE_MESSAGE_READ_PAUSE`]). Called after the outlet got the message.
     fn read_paused(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(pause) = &mut self.read_pause else {
+        let (true, Some(pause)) = (self.reading_paused, &mut self.read_pause) else {
             return false;
         };
         if *self.outlet_gone
             || self.shared.caught_up_or_notify()
             || pause.as_mut().poll(cx).is_ready()
         {
-            self.read_pause = None;
+            // The timer stays (restarted by the next pause).
+            self.reading_paused = false;
             return false;
         }
         true

@@ -5,6 +5,7 @@
 //! `browser.rs` (the browser's own `WebSocket` through web-sys).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -90,6 +91,12 @@ pub(crate) trait Transport: 'static {
 
     /// A future that completes after `duration`.
     fn sleep(duration: Duration) -> Self::Sleep;
+
+    /// Makes `sleep` complete `duration` from now (also after it completed). A timer that
+    /// restarts often is cheaper reused than remade where the platform allows it.
+    fn restart(mut sleep: Pin<&mut Self::Sleep>, duration: Duration) {
+        sleep.set(Self::sleep(duration));
+    }
 
     /// Monotonic time since an arbitrary fixed point (the session's clock; injectable in tests).
     fn now() -> Duration;

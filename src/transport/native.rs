@@ -58,6 +58,13 @@ impl Transport for Native {
         tokio::time::sleep(duration)
     }
 
+    fn restart(sleep: Pin<&mut tokio::time::Sleep>, duration: Duration) {
+        // No allocation, and while the timer is still registered a later deadline does not
+        // wake the runtime's timer driver (a new timer that is the earliest one does: an
+        // eventfd write and a spurious epoll wake-up, measured once per 64 KiB message).
+        sleep.reset(tokio::time::Instant::now() + duration);
+    }
+
     fn now() -> Duration {
         static START: OnceLock<std::time::Instant> = OnceLock::new();
         START.get_or_init(std::time::Instant::now).elapsed()
