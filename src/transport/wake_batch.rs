@@ -70,7 +70,7 @@ thread_local! {
 
 /// Runs the held wake-ups. Outside the borrow: a callback may queue a wake-up of its own.
 fn release(end_of_poll: bool) {
-    let wakes = HELD.with(|cell| {
+    let mut wakes = HELD.with(|cell| {
         let mut held = cell.borrow_mut();
         if end_of_poll {
             held.polling = false;
@@ -78,7 +78,6 @@ fn release(end_of_poll: bool) {
         held.bytes = 0;
         std::mem::take(&mut held.wakes)
     });
-    let mut wakes = wakes;
     // Every held wake-up runs even if an application callback panics: a reader must never
     // stay parked for a wake-up that was swallowed. The first panic then goes on, as it would
     // have from the callback itself (unless this runs while unwinding already).
