@@ -103,6 +103,9 @@ struct SessionDriver<'a, T: Transport> {
     /// Where the state lives between connections; it is moved back when the driver ends.
     home: &'a mut AckState,
     ack_delay: Duration,
+    /// A standalone ack goes out when `ack_timer` fires.
+    ack_armed: bool,
+    /// Kept between acks and restarted (see `Transport::restart`).
     ack_timer: Option<Pin<Box<T::Sleep>>>,
     /// `close()` waits until everything sent is acknowledged (bounded by the close timeout).
     deferred_close: Option<(u16, String)>,
@@ -152,6 +155,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                 let session = SessionDriver {
                     home,
                     ack_delay,
+                    ack_armed: false,
                     ack_timer: None,
                     deferred_close: None,
                 };
@@ -293,22 +297,29 @@ impl<'a, T: Transport> Driver<'a, T> {
             None => (0, 0),
         };
         // The timer is kept while acks ride on data (no timer per message): when it fires with
-        // nothing due, it is just dropped.
+        // nothing due, it is just disarmed.
         if due == 0 {
             if first_round
+                && session.ack_armed
                 && session
                     .ack_timer
                     .as_mut()
                     .is_some_and(|timer| timer.as_mut().poll(cx).is_ready())
             {
-                session.ack_timer = None;
+                session.ack_armed = false;
             }
         } else if self.close_deadline.is_none() {
             let delay = session.ack_delay;
-            let new = session.ack_timer.is_none();
-            let timer = session
-                .ack_timer
-                .get_or_insert_with(|| Box::pin(T::sleep(delay)));
+            let new = !session.ack_armed;
+            let timer = match &mut session.ack_timer {
+                Some(timer) if new => {
+                    T::restart(timer.as_mut(), delay);
+                    timer
+                }
+                Some(timer) => timer,
+                None => session.ack_timer.insert(Box::pin(T::sleep(delay))),
+            };
+            session.ack_armed = true;
             let timer_fired = (new || first_round) && timer.as_mut().poll(cx).is_ready();
             if due >= ACK_EVERY || timer_fired {
                 let mut locked = self.connection.get();
@@ -322,7 +333,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                     // meanwhile: then this one only repeats it).
                     connection.start_send(send.state.ack_frame())?;
                     self.needs_flush = true;
-                    session.ack_timer = None;
+                    session.ack_armed = false;
                     progress = true;
                 }
             }
