@@ -58,9 +58,21 @@ mod native {
     /// contenders before them): sessions off, then on.
     const SESSION_OFF: usize = 5;
     const SESSION_ON: usize = 6;
-    /// The contenders of the main tables (all against the same tokio-tungstenite echo server).
-    const MAIN: usize = 5;
-    const CONTENDERS: [&str; 7] = [
+    /// What a plain thread gets when its user writes the thread API by hand: tokio-tungstenite
+    /// on a runtime of its own thread, channels in and out. Not a target: it shows what the
+    /// plain-thread design itself costs (two wake-ups between threads per round trip).
+    const TUNGSTENITE_THREAD: usize = 7;
+    /// The contenders of the main tables (all against the same tokio-tungstenite echo
+    /// server), in table order.
+    const MAIN: [usize; 6] = [
+        RAW_TCP,
+        TUNGSTENITE,
+        UNISOCK_ASYNC,
+        UNISOCK_SOCKET,
+        TUNGSTENITE_THREAD,
+        EWEBSOCK,
+    ];
+    const CONTENDERS: [&str; 8] = [
         "raw TCP",
         "tokio-tungstenite",
         "unisock async",
@@ -68,6 +80,7 @@ mod native {
         "ewebsock (thread)",
         "unisock async (unisock serve)",
         "unisock async + session (unisock serve)",
+        "tokio-tungstenite (thread, hand-rolled)",
     ];
 
     /// How much work one measurement does; every phase also stops at `phase_cap`.
@@ -165,11 +178,11 @@ mod native {
         let mut results = Vec::new();
         for size in sizes {
             let plan = plan(size, quick);
-            let mut samples: Vec<[Sample; 7]> = Vec::new();
+            let mut samples: Vec<[Sample; CONTENDERS.len()]> = Vec::new();
             for round in 0..rounds {
-                let mut sample = [None; 7];
+                let mut sample = [None; CONTENDERS.len()];
                 for contender in round_order(round) {
-                    if contender >= MAIN && serve_url.is_none() {
+                    if [SESSION_OFF, SESSION_ON].contains(&contender) && serve_url.is_none() {
                         sample[contender] = Some(Sample {
                             p50: f64::NAN,
                             p99: f64::NAN,
@@ -197,6 +210,7 @@ mod native {
                         ),
                         UNISOCK_SOCKET => bench_socket_thread(&url, size, plan),
                         EWEBSOCK => bench_ewebsock(&url, size, plan),
+                        TUNGSTENITE_THREAD => bench_tungstenite_thread(&url, size, plan),
                         SESSION_OFF | SESSION_ON => {
                             let mut options = unisock_options();
                             if contender == SESSION_ON {
@@ -634,6 +648,75 @@ mod native {
         sample
     }
 
+    /// tokio-tungstenite behind a plain thread, as a user would write it without unisock: a
+    /// thread running a current-thread runtime with the connection's task, which writes what
+    /// arrives on an unbounded channel (every message already there, then one flush) and
+    /// hands every received message to a blocking std channel.
+    fn bench_tungstenite_thread(url: &str, size: usize, plan: Plan) -> Sample {
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<tungstenite::Message>();
+        let (in_tx, in_rx) = std::sync::mpsc::channel::<tungstenite::Message>();
+        let url = url.to_owned();
+        let io = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let addr = url.trim_start_matches("ws://").split('/').next().unwrap();
+                let stream = TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let config = tungstenite::protocol::WebSocketConfig::default()
+                    .max_message_size(Some(64 << 20));
+                let (mut ws, _) =
+                    tokio_tungstenite::client_async_with_config(&url, stream, Some(config))
+                        .await
+                        .unwrap();
+                loop {
+                    tokio::select! {
+                        outgoing = out_rx.recv() => {
+                            let Some(message) = outgoing else { break };
+                            ws.feed(message).await.unwrap();
+                            while let Ok(message) = out_rx.try_recv() {
+                                ws.feed(message).await.unwrap();
+                            }
+                            ws.flush().await.unwrap();
+                        }
+                        incoming = ws.next() => match incoming {
+                            Some(Ok(message)) if message.is_binary() => {
+                                if in_tx.send(message).is_err() {
+                                    break;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                    }
+                }
+                // Close cleanly now, so that no teardown overlaps the next measurement.
+                let _ = ws.close(None).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                })
+                .await;
+            });
+        });
+        let payload = tungstenite::Bytes::from(vec![7u8; size]);
+        let sample = measure_blocking(
+            plan,
+            || {
+                out_tx
+                    .send(tungstenite::Message::Binary(payload.clone()))
+                    .unwrap()
+            },
+            || {
+                in_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            },
+        );
+        drop(out_tx);
+        io.join().unwrap();
+        sample
+    }
+
     /// ewebsock as its users use it: `connect_with_wakeup` (the variant that wakes a UI
     /// thread; here it unparks this thread) and `try_recv` on the receiver. Its wake-up runs
     /// just before the event is queued, so a wait re-checks at least every millisecond.
@@ -714,7 +797,7 @@ mod native {
         }
     }
 
-    fn summarize(size: usize, plan: Plan, samples: &[[Sample; 7]]) -> SizeResult {
+    fn summarize(size: usize, plan: Plan, samples: &[[Sample; CONTENDERS.len()]]) -> SizeResult {
         let rows = (0..CONTENDERS.len())
             .map(|i| {
                 let rate = median(samples.iter().map(|s| s[i].messages_per_sec));
@@ -791,7 +874,8 @@ mod native {
                 IDLE_GAP.as_millis()
             );
             println!("|---|---|---|---|---|---|---|---|");
-            for (name, row) in CONTENDERS.iter().zip(&result.rows).take(MAIN) {
+            for c in MAIN {
+                let (name, row) = (CONTENDERS[c], &result.rows[c]);
                 println!(
                     "| {name} | {:.1} µs | {:.1} µs | {:.0} | {:.1} | {:.3} | {:.3} | {} |",
                     row.p50,
@@ -1012,14 +1096,8 @@ mod native {
             fields.push(("log_y", Json::Bool(log_y)));
             Json::Obj(fields)
         };
-        let not_ewebsock = [RAW_TCP, UNISOCK_ASYNC, UNISOCK_SOCKET];
-        let all = [
-            RAW_TCP,
-            TUNGSTENITE,
-            UNISOCK_ASYNC,
-            UNISOCK_SOCKET,
-            EWEBSOCK,
-        ];
+        let not_ewebsock = [RAW_TCP, UNISOCK_ASYNC, UNISOCK_SOCKET, TUNGSTENITE_THREAD];
+        let all = MAIN;
         let mut charts = vec![
             chart(
                 "native_rtt_ratio",
@@ -1088,7 +1166,8 @@ mod native {
         let mut rate_rows = Vec::new();
         let mut idle_rows = Vec::new();
         for result in results {
-            for (c, row) in result.rows.iter().enumerate().take(MAIN) {
+            for c in MAIN {
+                let row = &result.rows[c];
                 let name = || Json::str(CONTENDERS[c]);
                 rtt_rows.push(Json::Arr(vec![
                     Json::str(human(result.size)),
@@ -1305,8 +1384,9 @@ mod native {
              server (tokio-tungstenite, on its own one-worker runtime) serves every WebSocket \
              contender; a length-prefixed raw TCP echo on the same runtime is the physical \
              floor. The async contenders (raw TCP, tokio-tungstenite, unisock's async API) run \
-             on one current-thread tokio runtime; unisock's Socket and ewebsock run from a plain \
-             thread (their own I/O threads behind them). Each measurement opens a fresh \
+             on one current-thread tokio runtime; unisock's Socket, ewebsock and a hand-rolled \
+             tokio-tungstenite thread run from a plain thread (their own I/O threads behind \
+             them). Each measurement opens a fresh \
              connection, warms up, measures sequential round trips (send, flush, wait for the \
              echo), then pipelined throughput: a writer and a reader run concurrently, the \
              writer keeping at most a window of messages in flight and flushing once per \
@@ -1351,13 +1431,22 @@ mod native {
                  (src/transport/wake_batch.rs; pipelined 16 B - 64 KiB about 1.6 - 1.9x the \
                  messages/s of waking per message, round trips unchanged). Its \
                  ratios are against tokio-tungstenite used in-task on a runtime, which has no \
-                 such hop; the like-for-like comparison for the thread API is ewebsock. \
+                 such hop; the like-for-like comparisons for the thread API are ewebsock and \
+                 tokio-tungstenite (thread, hand-rolled): what a user writes without unisock \
+                 (the connection's task on a current-thread runtime of its own thread, an \
+                 unbounded channel in, every queued message written before one flush, a std \
+                 channel out), with the same two wake-ups per round trip. \
                  Measured and not kept: writing each send directly from the sending thread \
                  (round trips no faster, 64 KiB throughput lower), doing so only while the \
                  I/O thread is idle (16 B round trip about 0.1 lower, pipelined 16 B - 1 KiB \
                  throughput 0.1 - 0.15 lower) and spinning briefly in \
                  recv() before parking (everything slower: on two cores the spinning thread \
-                 takes the CPU that the I/O thread and the server need).",
+                 takes the CPU that the I/O thread and the server need). Also measured and \
+                 not kept: letting a thread blocked in recv() drive the connection itself \
+                 (unisock's background runtime as a current-thread runtime handed over to \
+                 it): 16 B / 1 KiB round trips about 0.3 lower, but a thread alternating \
+                 send bursts and recv() then writes only while it waits, and pipelined 64 KiB \
+                 / 1 MiB fell to 0.8.",
             ),
             Json::str(
                 "unisock's async API writes a message straight into the connection when \
