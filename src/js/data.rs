@@ -6,6 +6,7 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::errors::{describe, type_error};
+use crate::transport::bytes_of;
 use crate::Message;
 
 /// Converts what JS passes to `send` (or as a heartbeat message) into a [`Message`]: a
@@ -18,10 +19,10 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
     // The common case first, in three calls into JS (`instanceof`, `length`, `set`) instead of
     // the general view's seven below.
     if let Some(array) = value.dyn_ref::<Uint8Array>() {
-        return Ok(Message::binary(array.to_vec()));
+        return Ok(Message::binary(bytes_of(array)));
     }
     if let Some(buffer) = value.dyn_ref::<ArrayBuffer>() {
-        return Ok(Message::binary(Uint8Array::new(buffer).to_vec()));
+        return Ok(Message::binary(bytes_of(&Uint8Array::new(buffer))));
     }
     if ArrayBuffer::is_view(value) {
         let view = value.unchecked_ref::<ArrayBufferView>();
@@ -30,7 +31,7 @@ pub(crate) fn to_message(value: &JsValue, what: &str) -> Result<Message, JsValue
             view.byte_offset(),
             view.byte_length(),
         );
-        return Ok(Message::binary(bytes.to_vec()));
+        return Ok(Message::binary(bytes_of(&bytes)));
     }
     let hint = if is_blob(value) {
         " (a Blob is read asynchronously, which could reorder messages: send \

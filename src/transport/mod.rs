@@ -20,6 +20,8 @@ cfg_if::cfg_if! {
         /// The JS values of received binary messages (npm package only).
         #[cfg(feature = "js")]
         pub(crate) use browser::received;
+        #[cfg(feature = "js")]
+        pub(crate) use browser::bytes_of;
     } else {
         mod native;
         /// The backend for this target.
