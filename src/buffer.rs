@@ -6,8 +6,9 @@ use bytes::{Bytes, BytesMut};
 /// Frames up to this size are copied into an [`Arena`]'s chunks (a 1 KiB message with its
 /// session trailer fits); larger ones keep their own buffer.
 pub(crate) const SMALL: usize = 1152;
-/// Size of an arena's chunks.
+/// Size of an arena's first chunk, and the most a chunk grows to.
 const CHUNK: usize = 4 << 10;
+const MAX_CHUNK: usize = 32 << 10;
 
 /// Small frames, copied one after another into shared chunks: each frame is a [`Bytes`]
 /// sharing its chunk, so building one allocates nothing (a chunk every few frames), and
@@ -17,16 +18,24 @@ const CHUNK: usize = 4 << 10;
 /// order (as they are acknowledged), so what chunks hold beyond the frames still kept is at
 /// most the chunk being filled and the one before it; the chunk being filled is kept for
 /// reuse, and once every frame cut from it is gone, it is filled again from its start
-/// instead of allocating a new one.
-#[derive(Debug, Default)]
+/// instead of allocating a new one. While frames in flight keep a full chunk from being
+/// reused, the next one is twice as large (up to [`MAX_CHUNK`]): a chunk of 4 KiB or more
+/// is a large allocation for the allocator (glibc consolidates its small free blocks for
+/// each), so a busy session should make few of them.
+#[derive(Debug)]
 pub(crate) struct Arena {
     chunk: BytesMut,
+    /// Size of the next chunk allocated.
+    next: usize,
 }
 
 impl Arena {
     /// An arena that allocates its first chunk when it first gets a frame.
     pub(crate) fn new() -> Self {
-        Arena::default()
+        Arena {
+            chunk: BytesMut::new(),
+            next: CHUNK,
+        }
     }
 
     /// `head ++ tail` in a new buffer: cut from a chunk when small, its own `Vec` otherwise.
@@ -38,10 +47,10 @@ impl Arena {
             vec.extend_from_slice(tail);
             return Bytes::from(vec);
         }
-        if self.chunk.capacity() - self.chunk.len() < len {
-            // Reuses the chunk in place when no frame cut from it is left, else allocates
-            // a new one (`reserve` never allocates less than the chunk's first capacity).
-            self.chunk.reserve(CHUNK.max(len));
+        // The chunk is refilled from its start when no frame cut from it is left.
+        if self.chunk.capacity() - self.chunk.len() < len && !self.chunk.try_reclaim(len) {
+            self.chunk = BytesMut::with_capacity(self.next);
+            self.next = (self.next * 2).min(MAX_CHUNK);
         }
         self.chunk.extend_from_slice(head);
         self.chunk.extend_from_slice(tail);
