@@ -38,6 +38,19 @@ impl Arena {
         }
     }
 
+    /// After a burst (nothing kept any more): lets go of a chunk grown past the first size,
+    /// so that a quiet session holds at most one small chunk.
+    pub(crate) fn trim(&mut self) {
+        if self.next > 2 * CHUNK {
+            *self = Arena::new();
+        }
+    }
+
+    /// Lets go of the chunk being filled (a session without a connection writes nothing).
+    pub(crate) fn release(&mut self) {
+        *self = Arena::new();
+    }
+
     /// `head ++ tail` in a new buffer: cut from a chunk when small, its own `Vec` otherwise.
     fn concat(&mut self, head: &[u8], tail: &[u8]) -> Bytes {
         let len = head.len() + tail.len();
@@ -194,5 +207,26 @@ mod tests {
             }
         }
         assert!(reused, "the chunk was filled again from its start");
+    }
+
+    #[test]
+    fn a_grown_arena_is_trimmed_and_released() {
+        let mut arena = Arena::new();
+        // Frames kept alive make the arena grow chunk after chunk.
+        let kept: Vec<Bytes> = (0..64)
+            .map(|_| append(Bytes::from(vec![1u8; 1000]), b"x", &mut arena))
+            .collect();
+        assert!(arena.next > 2 * CHUNK);
+        arena.trim();
+        assert_eq!((arena.next, arena.chunk.capacity()), (CHUNK, 0));
+        // The frames are untouched by it.
+        assert!(kept.iter().all(|f| f.len() == 1001 && f[1000] == b'x'));
+        // An arena still at its first size keeps its chunk; `release` lets go of it.
+        let small = append(Bytes::from_static(b"abc"), b"1", &mut arena);
+        arena.trim();
+        assert!(arena.chunk.capacity() > 0);
+        arena.release();
+        assert_eq!(arena.chunk.capacity(), 0);
+        assert_eq!(&small[..], b"abc1");
     }
 }

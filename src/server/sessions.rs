@@ -520,7 +520,12 @@ impl SessionStore {
             return; // Taken over by a newer connection.
         }
         let since = Instant::now();
-        lock(&session.state).detached_since = Some(since);
+        {
+            let mut state = lock(&session.state);
+            state.detached_since = Some(since);
+            // Idle until a resume: no frame is built meanwhile.
+            state.ack.release_buffers();
+        }
         session.checkpoint();
         let store = self.clone();
         let weak = Arc::downgrade(session);

@@ -522,6 +522,13 @@ impl AckState {
         true
     }
 
+    /// Lets go of the memory kept for building frames (not of the frames kept for replay):
+    /// for a session whose connection is gone.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's detached sessions
+    pub(crate) fn release_buffers(&mut self) {
+        self.arena.release();
+    }
+
     /// The peer acknowledges everything up to `ack`. Older (stale) acks are ignored; an ack of
     /// something never sent is a violation.
     pub(crate) fn on_ack(&mut self, ack: u64) -> Result<(), Violation> {
@@ -530,6 +537,9 @@ impl AckState {
         }
         while self.first_unacked <= ack && self.drop_oldest() {}
         // After evictions the buffer may start above `ack`; nothing more to free then.
+        if self.unacked.is_empty() {
+            self.arena.trim();
+        }
         Ok(())
     }
 
