@@ -68,9 +68,9 @@ impl Utf8Bytes {
 
     /// `self ++ tail`; `self` is not copied when its buffer is not shared (see
     /// [`crate::buffer::append`]).
-    pub(crate) fn append(self, tail: &str) -> Self {
+    pub(crate) fn append(self, tail: &str, arena: &mut crate::buffer::Arena) -> Self {
         // UTF-8 followed by UTF-8 is UTF-8: the invariant holds.
-        Utf8Bytes(crate::buffer::append(self.0, tail.as_bytes()))
+        Utf8Bytes(crate::buffer::append(self.0, tail.as_bytes(), arena))
     }
 
     /// tungstenite's text payload, sharing the buffer.

@@ -520,7 +520,12 @@ impl SessionStore {
             return; // Taken over by a newer connection.
         }
         let since = Instant::now();
-        lock(&session.state).detached_since = Some(since);
+        {
+            let mut state = lock(&session.state);
+            state.detached_since = Some(since);
+            // Idle until a resume: no frame is built meanwhile.
+            state.ack.release_buffers();
+        }
         session.checkpoint();
         let store = self.clone();
         let weak = Arc::downgrade(session);
@@ -977,7 +982,7 @@ async fn run(
                     }
                     match next {
                         Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
-                            match on_frame(session, from_ws(message)) {
+                            match on_frame(session, from_ws(message), &mut send_next, &mut frames) {
                                 Ok(ping) => ping_answer |= ping,
                                 Err(v) => return violation(socket, v).await,
                             }
@@ -996,7 +1001,17 @@ async fn run(
 }
 
 /// One frame from the client; `Ok(true)` for a ping, to be answered with an ack.
-fn on_frame(session: &Arc<ServerSession>, message: Message) -> Result<bool, Violation> {
+///
+/// An echo is framed at once when it is next in line for this connection (`send_next`): its
+/// frame goes into `frames` (written by the next round) and is built from a copy, so the
+/// payload lets go of tungstenite's read buffer now. Kept until then, the payloads of a burst
+/// would pin the read buffer, and tungstenite would allocate a new one for every read.
+fn on_frame(
+    session: &Arc<ServerSession>,
+    message: Message,
+    send_next: &mut u64,
+    frames: &mut Vec<Message>,
+) -> Result<bool, Violation> {
     let frame = Frame::decode(message)?;
     let mut state = lock(&session.state);
     match frame {
@@ -1022,7 +1037,13 @@ fn on_frame(session: &Arc<ServerSession>, message: Message) -> Result<bool, Viol
             match &session.route {
                 Route::Echo => {
                     // Written by this connection's next round; nobody else to wake.
-                    state.ack.push_evicting(message);
+                    if *send_next == state.ack.next_seq() {
+                        let (seq, frame) = state.ack.push_evicting_framed(message);
+                        frames.push(frame);
+                        *send_next = seq + 1;
+                    } else {
+                        state.ack.push_evicting(message);
+                    }
                 }
                 Route::Room { notify_self, .. } => {
                     drop(state);

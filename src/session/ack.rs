@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use crate::buffer::Arena;
 use crate::Message;
 
 /// The subprotocol name that turns acknowledged sessions on.
@@ -153,14 +154,16 @@ impl Trailer {
     }
 }
 
-/// `payload ++ trailer`, of the payload's kind, and the trailer's length. The payload is not
-/// copied when its buffer is not shared (WebSocket needs the frame's payload in one piece):
-/// see [`crate::buffer::append`].
-fn seal(payload: Message, tag: u8, fields: &[u64]) -> (Message, usize) {
+/// `payload ++ trailer`, of the payload's kind, and the trailer's length. A small frame is
+/// cut from `arena`; a large payload is not copied when its buffer is not shared (WebSocket
+/// needs the frame's payload in one piece): see [`crate::buffer::append`].
+fn seal(payload: Message, tag: u8, fields: &[u64], arena: &mut Arena) -> (Message, usize) {
     let trailer = Trailer::new(tag, fields);
     let frame = match payload {
-        Message::Text(text) => Message::Text(text.append(trailer.as_str())),
-        Message::Binary(bytes) => Message::Binary(crate::buffer::append(bytes, trailer.as_bytes())),
+        Message::Text(text) => Message::Text(text.append(trailer.as_str(), arena)),
+        Message::Binary(bytes) => {
+            Message::Binary(crate::buffer::append(bytes, trailer.as_bytes(), arena))
+        }
     };
     (frame, trailer.len)
 }
@@ -195,7 +198,9 @@ impl Frame {
     /// The frame as a WebSocket message.
     pub(crate) fn encode(self) -> Message {
         match self {
-            Frame::Data { seq, ack, message } => seal(message, b'D', &[seq, ack]).0,
+            Frame::Data { seq, ack, message } => {
+                seal(message, b'D', &[seq, ack], &mut Arena::new()).0
+            }
             Frame::Ack { ack } => seal_control("", b'A', &[ack]),
             Frame::Ping { ack } => seal_control("", b'P', &[ack]),
             Frame::Hello { token, received } => seal_control(&token, b'H', &[received]),
@@ -294,43 +299,56 @@ const HEX: [u8; 256] = {
 };
 
 /// The numbers of a trailer (at most 4, no allocation) and how many there are. Every message
-/// is parsed here, on both sides: digits are folded without a branch each.
+/// is parsed here, on both sides: one pass over the bytes, one table look-up each.
 fn parse_fields(bytes: &[u8]) -> Result<([u64; 4], usize), Violation> {
+    const MALFORMED: Violation = Violation("malformed number");
     let mut fields = [0u64; 4];
-    let mut count = 0;
     if bytes.is_empty() {
         return Ok((fields, 0));
     }
-    let mut rest = bytes;
-    loop {
-        if count == fields.len() {
-            return Err(Violation("too many fields"));
-        }
-        let end = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
-        let (part, after) = rest.split_at(end);
-        if part.is_empty() || part.len() > 16 || (part.len() > 1 && part[0] == b'0') {
-            return Err(Violation("malformed number"));
-        }
-        let mut value = 0u64;
-        // Any byte that is no hex digit sets the high bits.
-        let mut invalid = 0u8;
-        for &b in part {
-            let digit = HEX[usize::from(b)];
-            invalid |= digit;
-            value = (value << 4) | u64::from(digit & 0xf);
-        }
-        if invalid > 0xf {
-            return Err(Violation("malformed number"));
-        }
-        fields[count] = value;
-        count += 1;
-        // Past the `.` (none after the last number).
-        match after.split_first() {
-            Some((_, next)) => rest = next,
-            None => break,
+    let mut count = 0;
+    let mut value = 0u64;
+    let mut digits = 0usize;
+    for &b in bytes {
+        let digit = HEX[usize::from(b)];
+        if digit <= 0xf {
+            // Bits shifted out of a too long number do not matter: it is refused below.
+            value = (value << 4) | u64::from(digit);
+            digits += 1;
+        } else if b == b'.' {
+            if !canonical(value, digits) {
+                return Err(MALFORMED);
+            }
+            // A fifth number follows.
+            let Some(slot) = fields.get_mut(count).filter(|_| count < 3) else {
+                return Err(Violation("too many fields"));
+            };
+            *slot = value;
+            count += 1;
+            value = 0;
+            digits = 0;
+        } else {
+            return Err(MALFORMED);
         }
     }
-    Ok((fields, count))
+    if !canonical(value, digits) {
+        return Err(MALFORMED);
+    }
+    // At most 3 before the last one: `count < 4`.
+    if let Some(slot) = fields.get_mut(count) {
+        *slot = value;
+    }
+    Ok((fields, count + 1))
+}
+
+/// Whether `digits` hex digits that make `value` are a number as [`Trailer`] writes it: 1 to
+/// 16 digits, no leading zero (the first digit of several is not 0).
+fn canonical(value: u64, digits: usize) -> bool {
+    match digits {
+        1 => true,
+        2..=16 => value >> (4 * (digits - 1)) != 0,
+        _ => false,
+    }
 }
 
 /// Bounds of a replay buffer: messages sent and not acknowledged yet.
@@ -384,6 +402,8 @@ pub(crate) struct AckState {
     received: u64,
     /// `received` as last told to the peer.
     ack_sent: u64,
+    /// Where the frames of small messages are built (see [`Arena`]).
+    arena: Arena,
 }
 
 impl AckState {
@@ -397,6 +417,7 @@ impl AckState {
             first_unacked: 1,
             received: 0,
             ack_sent: 0,
+            arena: Arena::new(),
         }
     }
 
@@ -413,6 +434,7 @@ impl AckState {
             first_unacked: next_seq,
             received,
             ack_sent: received,
+            arena: Arena::new(),
         }
     }
 
@@ -436,6 +458,21 @@ impl AckState {
         seq
     }
 
+    /// Keeps `message` for replay and returns its sequence number and its frame, sealed with
+    /// the current ack: [`AckState::push`] and then [`AckState::data_frame`], in one step.
+    pub(crate) fn push_framed(&mut self, message: Message) -> (u64, Message) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked_bytes += message.len();
+        let (frame, trailer_len) = seal(message, b'D', &[seq, self.received], &mut self.arena);
+        self.unacked.push_back(Kept {
+            frame: frame.clone(),
+            trailer_len,
+        });
+        self.ack_sent = self.received;
+        (seq, frame)
+    }
+
     /// Pushes `message` and hands its frame to `write`, as one step: when `write` fails, the
     /// message is taken back (as if never pushed) and returned, for the caller to queue it.
     pub(crate) fn push_and_write<E>(
@@ -444,12 +481,9 @@ impl AckState {
         write: impl FnOnce(Message) -> Result<(), E>,
     ) -> Result<(), Message> {
         let ack_sent = self.ack_sent;
-        let seq = self.push(message);
-        // Just pushed: its frame exists.
-        if let Some(frame) = self.data_frame(seq) {
-            if write(frame).is_ok() {
-                return Ok(());
-            }
+        let (_, frame) = self.push_framed(message);
+        if write(frame).is_ok() {
+            return Ok(());
         }
         self.ack_sent = ack_sent;
         self.next_seq -= 1;
@@ -469,6 +503,16 @@ impl AckState {
         self.push(message)
     }
 
+    /// [`AckState::push_evicting`] and then [`AckState::data_frame`], in one step (see
+    /// [`AckState::push_framed`]).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's policy
+    pub(crate) fn push_evicting_framed(&mut self, message: Message) -> (u64, Message) {
+        while !self.has_room(message.len()) {
+            self.drop_oldest();
+        }
+        self.push_framed(message)
+    }
+
     fn drop_oldest(&mut self) -> bool {
         let Some(kept) = self.unacked.pop_front() else {
             return false;
@@ -476,6 +520,13 @@ impl AckState {
         self.unacked_bytes -= kept.payload_len();
         self.first_unacked += 1;
         true
+    }
+
+    /// Lets go of the memory kept for building frames (not of the frames kept for replay):
+    /// for a session whose connection is gone.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's detached sessions
+    pub(crate) fn release_buffers(&mut self) {
+        self.arena.release();
     }
 
     /// The peer acknowledges everything up to `ack`. Older (stale) acks are ignored; an ack of
@@ -486,6 +537,9 @@ impl AckState {
         }
         while self.first_unacked <= ack && self.drop_oldest() {}
         // After evictions the buffer may start above `ack`; nothing more to free then.
+        if self.unacked.is_empty() {
+            self.arena.trim();
+        }
         Ok(())
     }
 
@@ -513,8 +567,12 @@ impl AckState {
         let kept = self.unacked.get_mut(index)?;
         // Moved out (not cloned), so that the buffer can be unique.
         let last = std::mem::replace(&mut kept.frame, Message::Binary(bytes::Bytes::new()));
-        let (frame, trailer_len) =
-            seal(unseal(last, kept.trailer_len), b'D', &[seq, self.received]);
+        let (frame, trailer_len) = seal(
+            unseal(last, kept.trailer_len),
+            b'D',
+            &[seq, self.received],
+            &mut self.arena,
+        );
         kept.frame = frame.clone();
         kept.trailer_len = trailer_len;
         self.ack_sent = self.received;
@@ -894,33 +952,43 @@ mod tests {
         }
     }
 
+    /// Limits that let large messages into the replay buffer.
+    const BIG: Limits = Limits {
+        max_messages: 8,
+        max_bytes: 1 << 24,
+    };
+
     #[test]
-    fn frames_of_unshared_payloads_reuse_their_buffer() {
-        let mut state = AckState::new(LIMITS);
+    fn frames_of_unshared_large_payloads_reuse_their_buffer() {
+        let large = crate::buffer::SMALL + 1;
+        let mut state = AckState::new(BIG);
         // A binary payload with spare room (as a `Vec` built by pushing has).
-        let mut vec = Vec::with_capacity(64);
-        vec.extend_from_slice(b"abc");
+        let mut vec = Vec::with_capacity(large + 64);
+        vec.resize(large, b'a');
         let at = vec.as_ptr();
         let seq = state.push(Message::binary(vec));
         let frame = state.data_frame(seq).unwrap();
         assert_eq!(frame.as_bytes().as_ptr(), at, "sealed in place");
         assert_eq!(
             decode_data(frame.clone()),
-            (1, 0, Message::binary(b"abc".to_vec()))
+            (1, 0, Message::binary(vec![b'a'; large]))
         );
         // Text, with a multi-byte character right before the trailer: still valid UTF-8.
-        let mut text = String::with_capacity(64);
-        text.push_str("héllo ✓");
+        let mut text = String::with_capacity(large + 64);
+        while text.len() < large - "✓".len() {
+            text.push('é');
+        }
+        text.push('✓');
         let at = text.as_ptr();
+        let expected = text.clone();
         let seq = state.push(Message::text(text));
         let text_frame = state.data_frame(seq).unwrap();
         assert_eq!(text_frame.as_bytes().as_ptr(), at, "sealed in place");
-        assert!(std::str::from_utf8(text_frame.as_bytes()).is_ok());
-        assert_eq!(text_frame.as_text(), Some("héllo ✓D2.0%"));
-        assert_eq!(decode_data(text_frame.clone()).2, Message::text("héllo ✓"));
+        assert!(text_frame.as_text().unwrap().ends_with("✓D2.0%"));
+        assert_eq!(decode_data(text_frame.clone()).2, Message::text(&*expected));
         // The buffer keeps the frame; the payload is what is handed back.
-        assert_eq!(state.unacked(2), Some(Message::text("héllo ✓")));
-        assert_eq!(state.unacked_bytes(), 3 + "héllo ✓".len());
+        assert_eq!(state.unacked(2), Some(Message::text(&*expected)));
+        assert_eq!(state.unacked_bytes(), large + expected.len());
 
         // A resend after the connection let go of the frame: the trailer is rewritten in place
         // with the current ack (one more digit than before).
@@ -932,7 +1000,7 @@ mod tests {
         assert_eq!(resent.as_bytes().as_ptr(), at, "resealed in place");
         assert_eq!(
             decode_data(resent.clone()),
-            (2, 16, Message::text("héllo ✓"))
+            (2, 16, Message::text(&*expected))
         );
         // While something still holds the frame, a resend copies and leaves it alone.
         state.on_data(17).unwrap();
@@ -955,10 +1023,64 @@ mod tests {
         assert_eq!(
             messages,
             vec![
-                Message::text("héllo ✓"),
+                Message::text(&*expected),
                 Message::binary(vec![9u8; 1 << 16])
             ]
         );
+    }
+
+    #[test]
+    fn frames_of_small_payloads_are_cut_from_one_buffer_and_shared_with_the_replay_buffer() {
+        let mut state = AckState::new(LIMITS);
+        let binary = Message::binary(vec![1u8, 2, 3]);
+        let b = state.push(binary.clone());
+        let t = state.push(Message::text("héllo ✓"));
+        let first = state.data_frame(b).unwrap();
+        let second = state.data_frame(t).unwrap();
+        // One after the other in the same buffer: no allocation per frame.
+        assert_eq!(
+            second.as_bytes().as_ptr(),
+            first.as_bytes().as_ptr().wrapping_add(first.len())
+        );
+        assert_eq!(decode_data(first.clone()), (1, 0, binary.clone()));
+        assert_eq!(second.as_text(), Some("héllo ✓D2.0%"));
+        // The replay buffer keeps the very frame that was sent (shared, not copied).
+        let kept = &state.unacked[1].frame;
+        assert_eq!(kept.as_bytes().as_ptr(), second.as_bytes().as_ptr());
+        assert_eq!(kept, &second);
+        assert_eq!(state.unacked(2), Some(Message::text("héllo ✓")));
+
+        // After a reconnect the resend carries the same payload with the current ack, and
+        // leaves the frame sent before alone.
+        for seq in 1..=20 {
+            state.on_data(seq).unwrap();
+        }
+        state.reset_ack_sent();
+        let resent = state.data_frame(b).unwrap();
+        assert_eq!(decode_data(resent), (1, 20, binary.clone()));
+        let resent = state.data_frame(t).unwrap();
+        assert_eq!(resent.as_text(), Some("héllo ✓D2.14&"));
+        assert_eq!(decode_data(first).1, 0, "the first frame is unchanged");
+        assert_eq!(second.as_text(), Some("héllo ✓D2.0%"));
+        assert_eq!(binary, Message::binary(vec![1u8, 2, 3]), "untouched");
+
+        // Acknowledged and dropped everywhere: the buffer is reused from its start.
+        let start = second.as_bytes().as_ptr().wrapping_sub(binary.len() + 5);
+        drop((second, resent));
+        state.on_ack(2).unwrap();
+        let mut reused = false;
+        for _ in 0..200 {
+            let seq = state.push(Message::binary(vec![5u8; 90]));
+            let frame = state.data_frame(seq).unwrap();
+            assert_eq!(decode_data(frame.clone()).2, Message::binary(vec![5u8; 90]));
+            reused |= frame.as_bytes().as_ptr() == start;
+            drop(frame);
+            state.on_ack(seq).unwrap();
+            if reused {
+                break;
+            }
+        }
+        assert!(reused, "the buffer was filled again from its start");
     }
 
     #[test]

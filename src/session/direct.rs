@@ -73,10 +73,10 @@ impl SessionSend {
 
     /// Numbers `message`, keeps it for replay and returns its frame (sealed with the current
     /// ack). Only when nothing waits to be resent: the frame is the next one on the wire.
-    pub(crate) fn number(&mut self, message: Message) -> Option<Message> {
-        let seq = self.state.push(message);
+    pub(crate) fn number(&mut self, message: Message) -> Message {
+        let (seq, frame) = self.state.push_framed(message);
         self.send_next = seq + 1;
-        self.state.data_frame(seq)
+        frame
     }
 }
 

@@ -451,10 +451,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                             match session {
                                 // Numbered and kept for resending until acknowledged, in the
                                 // same step as written: a direct write cannot come between.
-                                Some(session) => match session.number(message) {
-                                    Some(frame) => connection.start_send(frame),
-                                    None => Ok(()),
-                                },
+                                Some(session) => connection.start_send(session.number(message)),
                                 None => connection.start_send(message),
                             }
                         };
