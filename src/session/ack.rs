@@ -448,29 +448,36 @@ impl AckState {
 
     /// Keeps `message` for replay until acknowledged; returns its sequence number.
     pub(crate) fn push(&mut self, message: Message) -> u64 {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.unacked_bytes += message.len();
-        self.unacked.push_back(Kept {
+        self.keep(Kept {
             frame: message,
             trailer_len: 0,
-        });
-        seq
+        })
     }
 
     /// Keeps `message` for replay and returns its sequence number and its frame, sealed with
     /// the current ack: [`AckState::push`] and then [`AckState::data_frame`], in one step.
     pub(crate) fn push_framed(&mut self, message: Message) -> (u64, Message) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.unacked_bytes += message.len();
-        let (frame, trailer_len) = seal(message, b'D', &[seq, self.received], &mut self.arena);
-        self.unacked.push_back(Kept {
+        let (frame, trailer_len) = seal(
+            message,
+            b'D',
+            &[self.next_seq, self.received],
+            &mut self.arena,
+        );
+        self.ack_sent = self.received;
+        let seq = self.keep(Kept {
             frame: frame.clone(),
             trailer_len,
         });
-        self.ack_sent = self.received;
         (seq, frame)
+    }
+
+    /// Gives the next sequence number to `kept` and keeps it for replay.
+    fn keep(&mut self, kept: Kept) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked_bytes += kept.payload_len();
+        self.unacked.push_back(kept);
+        seq
     }
 
     /// Pushes `message` and hands its frame to `write`, as one step: when `write` fails, the
@@ -497,9 +504,7 @@ impl AckState {
     /// client when it resumes, instead of unbounded memory).
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's policy
     pub(crate) fn push_evicting(&mut self, message: Message) -> u64 {
-        while !self.has_room(message.len()) {
-            self.drop_oldest();
-        }
+        self.make_room(message.len());
         self.push(message)
     }
 
@@ -507,10 +512,16 @@ impl AckState {
     /// [`AckState::push_framed`]).
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's policy
     pub(crate) fn push_evicting_framed(&mut self, message: Message) -> (u64, Message) {
-        while !self.has_room(message.len()) {
+        self.make_room(message.len());
+        self.push_framed(message)
+    }
+
+    /// Drops the oldest unacknowledged messages until one of `size` bytes fits.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's policy
+    fn make_room(&mut self, size: usize) {
+        while !self.has_room(size) {
             self.drop_oldest();
         }
-        self.push_framed(message)
     }
 
     fn drop_oldest(&mut self) -> bool {
