@@ -17,45 +17,13 @@
 // built (UNISOCK_BIN: the `unisock serve` binary, default target/release/unisock).
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, normalize, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync } from "node:fs";
+import { extname, join, normalize, resolve } from "node:path";
+import { CHROMIUM_FLAGS, ROOT, TYPES, lifecycle, startEcho } from "./diag.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const [size = "16", dirs = "pkg"] = process.argv.slice(2);
 const [pkgDir, appDir = "target/bench-browser/app"] = dirs.split(":").map((d) => resolve(ROOT, d));
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-const children = [];
-const udd = mkdtempSync(join(tmpdir(), "unisock-count-chromium-"));
-const cleanup = () => {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  rmSync(udd, { recursive: true, force: true });
-};
-process.on("exit", cleanup);
-setTimeout(() => {
-  console.error("count: no results within 120 s");
-  process.exit(1);
-}, 120_000).unref();
-
-function lineOf(child, re) {
-  return new Promise((res) => {
-    let text = "";
-    const f = (chunk) => {
-      text += chunk;
-      const m = text.match(re);
-      if (m) res(m);
-    };
-    child.stdout?.on("data", f);
-    child.stderr?.on("data", f);
-  });
-}
+const { children, userDataDir } = lifecycle("count");
 
 /** wasm-bindgen's glue with the counting hooks of count.js around its imports and exports. */
 function patchGlue(text, module) {
@@ -67,11 +35,7 @@ function patchGlue(text, module) {
     .replace(exports, `wasm = globalThis.__countExports(instance.exports, ${JSON.stringify(module)});`);
 }
 
-const server = spawn(process.env.UNISOCK_BIN || join(ROOT, "target/release/unisock"),
-  ["serve", "--port", "0", "--bind", "127.0.0.1", "--root", "benches/browser", "--pkg", "pkg"],
-  { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, RUST_LOG: "warn" } });
-children.push(server);
-const [, port] = await lineOf(server, /127\.0\.0\.1:(\d+)/);
+const port = await startEcho(children);
 
 let done;
 const result = new Promise((r) => (done = r));
@@ -102,9 +66,8 @@ const http = createServer((req, res) => {
 });
 await new Promise((r) => http.listen(0, "127.0.0.1", r));
 const config = { ws: `ws://127.0.0.1:${port}/echo`, size: Number(size), count: 4000, window: 64, verbose: !!process.env.COUNT_LOG, stacks: !!process.env.COUNT_STACKS };
-const chromium = spawn("/usr/bin/chromium", ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-  "--disable-default-apps", "--disable-extensions", ...(process.env.COUNT_LOG ? ["--enable-logging=stderr"] : []), `--user-data-dir=${udd}`,
+const chromium = spawn("/usr/bin/chromium", [...CHROMIUM_FLAGS,
+  ...(process.env.COUNT_LOG ? ["--enable-logging=stderr"] : []), `--user-data-dir=${userDataDir}`,
   `http://127.0.0.1:${http.address().port}/count.html?config=${encodeURIComponent(JSON.stringify(config))}`],
   { detached: true, stdio: ["ignore", "ignore", process.env.COUNT_LOG ? "inherit" : "ignore"] });
 children.push(chromium);

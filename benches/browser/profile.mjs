@@ -15,53 +15,13 @@
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, extname, join, normalize, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync, readFileSync } from "node:fs";
+import { extname, join, normalize } from "node:path";
+import { CHROMIUM_FLAGS, ROOT, TYPES, lifecycle, lineOf, startEcho } from "./diag.mjs";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const [contender = "Socket", size = "16", mode = "pipe", pkgDir = join(ROOT, "pkg")] = process.argv.slice(2);
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-const children = [];
-const userDataDir = mkdtempSync(join(tmpdir(), "unisock-profile-chromium-"));
-const cleanup = () => {
-  for (const child of children) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
-  rmSync(userDataDir, { recursive: true, force: true });
-};
-process.on("exit", cleanup);
-setTimeout(() => {
-  console.error("profile: timed out after 120 s");
-  process.exit(1);
-}, 120_000).unref();
-
-function lineOf(child, pattern) {
-  return new Promise((resolvePromise, reject) => {
-    let text = "";
-    const onData = (chunk) => {
-      text += chunk;
-      const match = text.match(pattern);
-      if (match) resolvePromise(match);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.on("exit", () => reject(new Error(`${child.spawnfile} exited: ${text.slice(-2000)}`)));
-  });
-}
-
-const server = spawn(join(ROOT, "target/release/unisock"), ["serve", "--port", "0", "--root", "benches/browser", "--pkg", "pkg"], {
-  cwd: ROOT,
-  detached: true,
-  stdio: ["ignore", "pipe", "ignore"],
-});
-children.push(server);
-const [, port] = await lineOf(server, /127\.0\.0\.1:(\d+)/);
+const { children, userDataDir } = lifecycle("profile");
+const port = await startEcho(children);
 
 let done;
 const finished = new Promise((r) => (done = r));
@@ -108,9 +68,7 @@ const config = {
 const url = `http://127.0.0.1:${http.address().port}/benches/browser/index.html`;
 const chromium = spawn(
   "/usr/bin/chromium",
-  ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--disable-extensions", "--remote-debugging-port=0", `--user-data-dir=${userDataDir}`, "about:blank"],
+  [...CHROMIUM_FLAGS, "--remote-debugging-port=0", `--user-data-dir=${userDataDir}`, "about:blank"],
   { detached: true, stdio: ["ignore", "pipe", "pipe"] },
 );
 children.push(chromium);
