@@ -726,7 +726,7 @@ impl<'a, T: Transport> Driver<'a, T> {
             self.drain_check = None;
             return;
         }
-        if self.shared.platform_buffered() == 0 {
+        if self.shared.platform_within(0) {
             // Drained: let the waiting senders look at once.
             self.drain_check = None;
             self.shared.wake_waiters();

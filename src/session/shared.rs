@@ -157,7 +157,15 @@ impl Shared {
 
     /// Bytes waiting in the platform's own buffer (the browser's `bufferedAmount`).
     pub(crate) fn platform_buffered(&self) -> u64 {
-        lock(&self.probe).as_ref().map_or(0, |probe| probe())
+        lock(&self.probe).as_ref().map_or(0, |probe| probe.exact())
+    }
+
+    /// Whether the platform's own buffer holds at most `limit` bytes; asks the platform only
+    /// when its upper bound does not already tell.
+    pub(crate) fn platform_within(&self, limit: u64) -> bool {
+        lock(&self.probe)
+            .as_ref()
+            .is_none_or(|probe| probe.at_most() <= limit || probe.exact() <= limit)
     }
 
     /// Bytes sent and not yet on the network: the browser's `bufferedAmount`, plus what waits
@@ -269,7 +277,11 @@ impl Shared {
         if !room && self.queue_limits.when_full == WhenFull::Error {
             return Some(Err(self.queue_full_error()));
         }
-        (room && self.buffered_amount() <= self.high_water_mark).then_some(Ok(()))
+        let below_mark = || {
+            let queued = self.queued_bytes.load(Ordering::Acquire);
+            queued <= self.high_water_mark && self.platform_within(self.high_water_mark - queued)
+        };
+        (room && below_mark()).then_some(Ok(()))
     }
 
     /// Registers a task to be woken on the next write progress or state change.
@@ -281,7 +293,7 @@ impl Shared {
             }
         }
         // The browser signals no progress of its own buffer: the driver must look now and then.
-        if self.platform_buffered() > 0 {
+        if !self.platform_within(0) {
             self.wake_driver();
         }
     }
@@ -567,4 +579,70 @@ pub(crate) fn validate_close(code: u16, reason: &str) -> Result<(), Error> {
         return Err(Error::CloseReasonTooLong { len: reason.len() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::transport::PlatformBuffer;
+
+    /// A platform buffer whose true size and bound the test sets, counting exact reads.
+    #[derive(Default)]
+    struct FakeBuffer {
+        exact: AtomicU64,
+        bound: AtomicU64,
+        reads: AtomicU64,
+    }
+
+    impl PlatformBuffer for Arc<FakeBuffer> {
+        fn exact(&self) -> u64 {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let exact = self.exact.load(Ordering::Relaxed);
+            self.bound.store(exact, Ordering::Relaxed);
+            exact
+        }
+
+        fn at_most(&self) -> u64 {
+            self.bound.load(Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn the_high_water_mark_asks_the_platform_only_when_its_bound_is_above_the_mark() {
+        let options = Options {
+            high_water_mark: 1000,
+            ..Options::default()
+        };
+        let shared = Shared::new(WsUrl::parse("ws://127.0.0.1:1/").unwrap(), &options);
+        let buffer = Arc::new(FakeBuffer::default());
+        shared.set_connection("", Some(Box::new(buffer.clone())));
+        let set = |exact: u64, bound: u64| {
+            buffer.exact.store(exact, Ordering::Relaxed);
+            buffer.bound.store(bound, Ordering::Relaxed);
+        };
+
+        // The bound alone says "below the mark": no read.
+        set(900, 1000);
+        assert!(matches!(shared.sink_ready(), Some(Ok(()))));
+        assert_eq!(buffer.reads.load(Ordering::Relaxed), 0);
+
+        // The bound is above the mark, the real amount below: one read, which lowers the bound.
+        set(200, 5000);
+        assert!(matches!(shared.sink_ready(), Some(Ok(()))));
+        assert_eq!(buffer.reads.load(Ordering::Relaxed), 1);
+        assert_eq!(buffer.at_most(), 200);
+
+        // Really above the mark: wait.
+        set(1001, 1001);
+        assert!(shared.sink_ready().is_none());
+        assert_eq!(buffer.reads.load(Ordering::Relaxed), 2);
+
+        // Drained: "nothing buffered" is known from the bound alone once it has been read.
+        set(0, 0);
+        assert!(shared.platform_within(0));
+        assert_eq!(buffer.reads.load(Ordering::Relaxed), 2);
+    }
 }

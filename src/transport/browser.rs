@@ -4,7 +4,7 @@
 //! `Blob` would need an async read that can reorder them). The JS callbacks are owned by the
 //! connection and detached when it is dropped, so nothing leaks and no callback outlives it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::{Rc, Weak};
@@ -16,7 +16,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent as JsCloseEvent, MessageEvent, WebSocket};
 
-use super::{BufferedProbe, Connection, Incoming, MaybeSend, Transport};
+use super::{BufferedProbe, Connection, Incoming, MaybeSend, PlatformBuffer, Transport};
 use crate::url::WsUrl;
 use crate::{CloseEvent, Error, Message, Options};
 
@@ -256,6 +256,8 @@ pub(crate) struct BrowserConnection {
     /// The selected subprotocol, read once the connection is open.
     protocol: String,
     inbox: Rc<RefCell<Inbox>>,
+    /// An upper bound of `bufferedAmount` (see [`BufferedAmount`]), raised by every send.
+    buffered_bound: Rc<Cell<u64>>,
     max_message_size: usize,
     _on_open: Closure<dyn FnMut(web_sys::Event)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -326,6 +328,7 @@ impl BrowserConnection {
             url: url.redacted().to_owned(),
             protocol: String::new(),
             inbox,
+            buffered_bound: Rc::new(Cell::new(0)),
             max_message_size: options.max_message_size,
             _on_open: on_open,
             _on_message: on_message,
@@ -374,6 +377,13 @@ impl Connection for BrowserConnection {
     }
 
     fn start_send(&mut self, message: Message) -> Result<(), Error> {
+        // `bufferedAmount` grows by exactly the bytes sent (a text's UTF-8 length), and only
+        // by them, so the bound stays an upper bound.
+        let bound = self
+            .buffered_bound
+            .get()
+            .saturating_add(message.len() as u64);
+        self.buffered_bound.set(bound);
         let sent = match &message {
             Message::Text(text) => self.ws.send_with_str(text),
             Message::Binary(bytes) => self.ws.send_with_u8_array(bytes),
@@ -432,8 +442,30 @@ impl Connection for BrowserConnection {
     }
 
     fn buffered_probe(&self) -> Option<BufferedProbe> {
-        let ws = self.ws.clone();
-        Some(Box::new(move || u64::from(ws.buffered_amount())))
+        Some(Box::new(BufferedAmount {
+            ws: self.ws.clone(),
+            bound: self.buffered_bound.clone(),
+        }))
+    }
+}
+
+/// The browser's `bufferedAmount`, and an upper bound of it kept in Rust: the last value read
+/// plus every byte sent since. Reading it is a call into JS; the bound answers "still below
+/// the high-water mark?" for most sends without one.
+struct BufferedAmount {
+    ws: WebSocket,
+    bound: Rc<Cell<u64>>,
+}
+
+impl PlatformBuffer for BufferedAmount {
+    fn exact(&self) -> u64 {
+        let amount = u64::from(self.ws.buffered_amount());
+        self.bound.set(amount);
+        amount
+    }
+
+    fn at_most(&self) -> u64 {
+        self.bound.get()
     }
 }
 

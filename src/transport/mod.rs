@@ -67,12 +67,19 @@ pub(crate) enum Incoming {
     Failed(Error),
 }
 
-/// Reads the bytes a connection still holds unsent, from outside the driver task.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) type BufferedProbe = Box<dyn Fn() -> u64 + Send>;
-/// Reads the bytes a connection still holds unsent, from outside the driver task.
-#[cfg(target_arch = "wasm32")]
-pub(crate) type BufferedProbe = Box<dyn Fn() -> u64>;
+/// The bytes a connection holds unsent in a buffer of the platform's own (the browser's
+/// `bufferedAmount`), readable from outside the driver task.
+pub(crate) trait PlatformBuffer: MaybeSend {
+    /// The exact count: asks the platform (in the browser, a call into JS).
+    fn exact(&self) -> u64;
+    /// An upper bound known without asking: the last exact count plus every byte handed to
+    /// the platform since. A sender checks its high-water mark against it first, so that a
+    /// stream of sends well below the mark does not ask the platform once per message.
+    fn at_most(&self) -> u64;
+}
+
+/// See [`PlatformBuffer`].
+pub(crate) type BufferedProbe = Box<dyn PlatformBuffer>;
 
 /// A way to open WebSocket connections, plus the bits of runtime the session needs.
 pub(crate) trait Transport: 'static {
