@@ -37,7 +37,9 @@ const WINDOW = { 16: 64, 1024: 64, 65536: 8 };
 const CONFIG = QUICK
   ? { rounds: 1, rttWarmup: 10, rttCount: 50, pipeCount: { 16: 300, 1024: 300, 65536: 60 }, maxMs: 1000 }
   : { rounds: 7, rttWarmup: 100, rttCount: 1000, pipeCount: { 16: 4000, 1024: 4000, 65536: 600 }, maxMs: 1000 };
-const OVERALL_TIMEOUT_MS = QUICK ? 45_000 : 280_000;
+// Diagnostics: more rounds for a closer look (the overall time limit grows with them).
+if (process.env.UNISOCK_BENCH_ROUNDS) CONFIG.rounds = Number(process.env.UNISOCK_BENCH_ROUNDS);
+const OVERALL_TIMEOUT_MS = (QUICK ? 45_000 : 280_000) * Math.max(1, CONFIG.rounds / 7);
 const IDLE_TIMEOUT_MS = 30_000; // no progress from the page for this long: give up
 
 const NAMES = {
@@ -397,6 +399,8 @@ async function main() {
     mkdirSync(OUT, { recursive: true });
     const file = join(OUT, "browser.json");
     writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
+    // Every trial as measured, for a closer look than medians (not part of the report).
+    writeFileSync(join(LOG_DIR, "trials.json"), JSON.stringify(results.trials) + "\n");
     for (const table of json.tables) {
       console.log(`\n${table.title}\n${table.columns.join(" | ")}`);
       for (const row of table.rows) console.log(row.join(" | "));
