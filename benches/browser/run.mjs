@@ -36,10 +36,10 @@ const SIZE_LABEL = { 16: "16 B", 1024: "1 KiB", 65536: "64 KiB" };
 const WINDOW = { 16: 64, 1024: 64, 65536: 8 };
 const CONFIG = QUICK
   ? { rounds: 1, rttWarmup: 10, rttCount: 50, pipeCount: { 16: 300, 1024: 300, 65536: 60 }, maxMs: 1000 }
-  : { rounds: 7, rttWarmup: 100, rttCount: 1000, pipeCount: { 16: 4000, 1024: 4000, 65536: 600 }, maxMs: 1000 };
+  : { rounds: 12, rttWarmup: 100, rttCount: 1000, pipeCount: { 16: 4000, 1024: 4000, 65536: 600 }, maxMs: 1000 };
 // Diagnostics: more rounds for a closer look (the overall time limit grows with them).
 if (process.env.UNISOCK_BENCH_ROUNDS) CONFIG.rounds = Number(process.env.UNISOCK_BENCH_ROUNDS);
-const OVERALL_TIMEOUT_MS = (QUICK ? 45_000 : 280_000) * Math.max(1, CONFIG.rounds / 7);
+const OVERALL_TIMEOUT_MS = (QUICK ? 45_000 : 280_000) * Math.max(1, CONFIG.rounds / 12);
 const IDLE_TIMEOUT_MS = 30_000; // no progress from the page for this long: give up
 
 const NAMES = {
