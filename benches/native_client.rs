@@ -766,6 +766,10 @@ mod native {
         mb_per_sec: f64,
         rtt_ratio: f64,
         throughput_ratio: f64,
+        /// Middle half (25th to 75th percentile) of the per-round ratios behind the medians
+        /// above: how far one round's ratio wanders on this machine.
+        rtt_spread: (f64, f64),
+        throughput_spread: (f64, f64),
     }
 
     struct SizeResult {
@@ -784,6 +788,9 @@ mod native {
         rtt_speed: f64,
         /// Messages/s on / off (higher is better).
         throughput_ratio: f64,
+        /// Middle halves of the per-round values of `rtt_speed` and `throughput_ratio`.
+        rtt_speed_spread: (f64, f64),
+        throughput_spread: (f64, f64),
     }
 
     fn median(values: impl Iterator<Item = f64>) -> f64 {
@@ -797,22 +804,41 @@ mod native {
         }
     }
 
+    /// The 25th and 75th percentiles (linear between neighbours); NaN for no values.
+    fn middle_half(values: impl Iterator<Item = f64>) -> (f64, f64) {
+        let mut v: Vec<f64> = values.collect();
+        if v.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| {
+            let pos = q * (v.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+        };
+        (at(0.25), at(0.75))
+    }
+
     fn summarize(size: usize, plan: Plan, samples: &[[Sample; CONTENDERS.len()]]) -> SizeResult {
         let rows = (0..CONTENDERS.len())
             .map(|i| {
                 let rate = median(samples.iter().map(|s| s[i].messages_per_sec));
+                let rtt_ratios = || samples.iter().map(move |s| s[i].p50 / s[TUNGSTENITE].p50);
+                let throughput_ratios = || {
+                    samples
+                        .iter()
+                        .map(move |s| s[i].messages_per_sec / s[TUNGSTENITE].messages_per_sec)
+                };
                 Row {
                     p50: median(samples.iter().map(|s| s[i].p50)),
                     p99: median(samples.iter().map(|s| s[i].p99)),
                     idle_p50: median(samples.iter().map(|s| s[i].idle_p50)),
                     messages_per_sec: rate,
                     mb_per_sec: rate * size as f64 / 1e6,
-                    rtt_ratio: median(samples.iter().map(|s| s[i].p50 / s[TUNGSTENITE].p50)),
-                    throughput_ratio: median(
-                        samples
-                            .iter()
-                            .map(|s| s[i].messages_per_sec / s[TUNGSTENITE].messages_per_sec),
-                    ),
+                    rtt_ratio: median(rtt_ratios()),
+                    throughput_ratio: median(throughput_ratios()),
+                    rtt_spread: middle_half(rtt_ratios()),
+                    throughput_spread: middle_half(throughput_ratios()),
                 }
             })
             .collect();
@@ -821,22 +847,26 @@ mod native {
                 .iter()
                 .all(|s| s[c].p50 > 0.0 && s[c].messages_per_sec > 0.0)
         };
+        let rtt_speeds = || {
+            samples
+                .iter()
+                .map(|s| s[SESSION_OFF].p50 / s[SESSION_ON].p50)
+        };
+        let throughput_ratios = || {
+            samples
+                .iter()
+                .map(|s| s[SESSION_ON].messages_per_sec / s[SESSION_OFF].messages_per_sec)
+        };
         let session = (ran(SESSION_OFF) && ran(SESSION_ON)).then(|| SessionPair {
             rtt_ratio: median(
                 samples
                     .iter()
                     .map(|s| s[SESSION_ON].p50 / s[SESSION_OFF].p50),
             ),
-            rtt_speed: median(
-                samples
-                    .iter()
-                    .map(|s| s[SESSION_OFF].p50 / s[SESSION_ON].p50),
-            ),
-            throughput_ratio: median(
-                samples
-                    .iter()
-                    .map(|s| s[SESSION_ON].messages_per_sec / s[SESSION_OFF].messages_per_sec),
-            ),
+            rtt_speed: median(rtt_speeds()),
+            throughput_ratio: median(throughput_ratios()),
+            rtt_speed_spread: middle_half(rtt_speeds()),
+            throughput_spread: middle_half(throughput_ratios()),
         });
         SizeResult {
             size,
@@ -1278,17 +1308,27 @@ mod native {
 
         let mut targets = Vec::new();
         let mut missed = Vec::new();
-        let mut target = |what: String, value: f64, goal: &str, met: bool| {
-            if !met {
-                missed.push(format!("{what}: {value:.3} (target {goal})"));
-            }
-            targets.push(Json::Obj(vec![
-                ("what", Json::str(what)),
-                ("value", Json::num(value, 3)),
-                ("target", Json::str(goal)),
-                ("met", Json::Bool(met)),
-            ]));
-        };
+        // `spread`: the middle half of the per-round values behind `value`, where it is a
+        // median of per-round ratios.
+        let mut target =
+            |what: String, value: f64, goal: &str, met: bool, spread: Option<(f64, f64)>| {
+                if !met {
+                    missed.push(format!("{what}: {value:.3} (target {goal})"));
+                }
+                let mut fields = vec![
+                    ("what", Json::str(what)),
+                    ("value", Json::num(value, 3)),
+                    ("target", Json::str(goal)),
+                    ("met", Json::Bool(met)),
+                ];
+                if let Some((low, high)) = spread {
+                    fields.push((
+                        "spread",
+                        Json::Arr(vec![Json::num(low, 3), Json::num(high, 3)]),
+                    ));
+                }
+                targets.push(Json::Obj(fields));
+            };
         for (label, c) in [
             ("unisock async", UNISOCK_ASYNC),
             (
@@ -1304,12 +1344,14 @@ mod native {
                     row.rtt_ratio,
                     "<= 1.05",
                     row.rtt_ratio <= 1.05,
+                    Some(row.rtt_spread),
                 );
                 target(
                     format!("{label} throughput / tokio-tungstenite, {size}"),
                     row.throughput_ratio,
                     ">= 0.95",
                     row.throughput_ratio >= 0.95,
+                    Some(row.throughput_spread),
                 );
             }
         }
@@ -1324,6 +1366,7 @@ mod native {
                 ratio,
                 "< 0.5",
                 ratio < 0.5,
+                None,
             );
             let ratio = socket.idle_p50 / ewebsock.idle_p50;
             target(
@@ -1335,6 +1378,7 @@ mod native {
                 ratio,
                 "< 0.5",
                 ratio < 0.5,
+                None,
             );
         }
 
@@ -1348,12 +1392,14 @@ mod native {
                 pair.throughput_ratio,
                 ">= 0.9",
                 pair.throughput_ratio >= 0.9,
+                Some(pair.throughput_spread),
             );
             target(
                 format!("sessions on/off RTT speed (off/on), {size}"),
                 pair.rtt_speed,
                 ">= 0.9",
                 pair.rtt_speed >= 0.9,
+                Some(pair.rtt_speed_spread),
             );
         }
 

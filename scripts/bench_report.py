@@ -13,6 +13,7 @@ It never fails because a target was missed: missed targets are reported, not hid
 from __future__ import annotations
 
 import json
+import re
 import os
 import platform
 import subprocess
@@ -69,6 +70,25 @@ def check(data: dict, path: Path) -> None:
     for target in data.get("targets", []):
         for key in ("what", "target"):
             need(key in target, f"target without '{key}'")
+
+
+def within_spread(target: dict) -> bool:
+    """Whether a target's threshold lies inside the middle half of the per-round values behind
+    its median: one round in four or more lands on each side of it, so this run cannot tell a
+    miss from a meet."""
+    spread = target.get("spread")
+    match = re.match(r"\s*(<=|>=|<|>)\s*([0-9.]+)", str(target.get("target", "")))
+    if not spread or None in spread or not match:
+        return False
+    threshold = float(match.group(2))
+    low, high = spread
+    return low <= threshold <= high
+
+
+def fmt_spread(spread) -> str:
+    if not spread or None in spread:
+        return "—"
+    return f"{fmt(spread[0])} – {fmt(spread[1])}"
 
 
 def fmt(value) -> str:
@@ -167,20 +187,33 @@ def render(results: list[dict], md_path: Path, charts_dir: Path) -> str:
         "",
         "## Targets",
         "",
-        "| benchmark | what | value | target | met |",
-        "|---|---|---|---|---|",
+        "Where a value is the median of per-round ratios, *middle half* gives the 25th to 75th",
+        "percentile of those per-round ratios: how far one round wanders on this machine. A miss",
+        "whose target lies inside that range is marked *within noise*: at least one round in four",
+        "fell on each side of the target, so this run cannot tell it from a meet.",
+        "",
+        "| benchmark | what | value | middle half | target | met |",
+        "|---|---|---|---|---|---|",
     ]
     missed = 0
+    noisy = 0
     for result in results:
         for target in result.get("targets", []):
             met = target.get("met")
             missed += met is False
             mark = {True: "yes", False: "**no**", None: "n/a"}[met]
+            if met is False and within_spread(target):
+                noisy += 1
+                mark = "**no** (within noise)"
             lines.append(
                 f"| {result['benchmark']} | {fmt(target['what'])} | {fmt(target.get('value'))} "
-                f"| {fmt(target['target'])} | {mark} |"
+                f"| {fmt_spread(target.get('spread'))} | {fmt(target['target'])} | {mark} |"
             )
-    lines += ["", f"{missed} target(s) missed." if missed else "Every target met.", ""]
+    summary = "Every target met."
+    if missed:
+        summary = f"{missed} target(s) missed"
+        summary += f", {noisy} of them within noise." if noisy else "."
+    lines += ["", summary, ""]
 
     for result in results:
         lines += [f"## {result['title']}", "", result["method"], ""]

@@ -209,12 +209,28 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The 25th and 75th percentiles (linear between neighbours), or null for no values. */
+function middleHalf(values) {
+  const sorted = values.filter((v) => typeof v === "number" && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const at = (q) => {
+    const pos = q * (sorted.length - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.ceil(pos);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  };
+  return [at(0.25), at(0.75)];
+}
+
 const round3 = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
 const round2 = (x) => (x === null ? null : Math.round(x * 100) / 100);
 const round1 = (x) => (x === null ? null : Math.round(x * 10) / 10);
 const round0 = (x) => (x === null ? null : Math.round(x));
 
-/** Median over rounds of `field`, and median over rounds of contender/raw in the same round. */
+/**
+ * Median over rounds of `field`, and median over rounds of contender/raw in the same round, with
+ * the middle half of those per-round ratios (how far one round wanders).
+ */
 function stats(trials, mode, size, contender, field) {
   const mine = trials.filter((t) => t.mode === mode && t.size === size && t.contender === contender && !t.error);
   const ratios = [];
@@ -224,7 +240,12 @@ function stats(trials, mode, size, contender, field) {
     );
     if (raw) ratios.push(trial[field] / raw[field]);
   }
-  return { value: median(mine.map((t) => t[field])), ratio: median(ratios), rounds: mine.length };
+  return {
+    value: median(mine.map((t) => t[field])),
+    ratio: median(ratios),
+    spread: middleHalf(ratios)?.map(round3) ?? null,
+    rounds: mine.length,
+  };
 }
 
 function report({ env, trials }, meta) {
@@ -263,12 +284,14 @@ function report({ env, trials }, meta) {
         value: round3(p50.ratio),
         target: `<= ${TARGET_RATIO}`,
         met: p50.ratio !== null && p50.ratio <= TARGET_RATIO,
+        spread: p50.spread,
       });
       targets.push({
         what: `${NAMES[contender]} messages/s / raw WebSocket, ${SIZE_LABEL[size]}`,
         value: round3(tput.ratio),
         target: `>= ${round2(1 / TARGET_RATIO)} (1/${TARGET_RATIO})`,
         met: tput.ratio !== null && tput.ratio >= 1 / TARGET_RATIO,
+        spread: tput.spread,
       });
     }
   }
