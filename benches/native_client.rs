@@ -793,52 +793,54 @@ mod native {
         throughput_spread: (f64, f64),
     }
 
-    fn median(values: impl Iterator<Item = f64>) -> f64 {
-        let mut v: Vec<f64> = values.collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        let mid = v.len() / 2;
-        if v.len() % 2 == 0 {
-            (v[mid - 1] + v[mid]) / 2.0
-        } else {
-            v[mid]
+    /// The `q` quantile of `sorted`, linear between neighbours (0.5: the median); NaN for no
+    /// values.
+    fn quantile(sorted: &[f64], q: f64) -> f64 {
+        if sorted.is_empty() {
+            return f64::NAN;
         }
+        let pos = q * (sorted.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
     }
 
-    /// The 25th and 75th percentiles (linear between neighbours); NaN for no values.
-    fn middle_half(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
         let mut v: Vec<f64> = values.collect();
-        if v.is_empty() {
-            return (f64::NAN, f64::NAN);
-        }
         v.sort_by(|a, b| a.total_cmp(b));
-        let at = |q: f64| {
-            let pos = q * (v.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
-        };
-        (at(0.25), at(0.75))
+        v
+    }
+
+    fn median(values: impl Iterator<Item = f64>) -> f64 {
+        quantile(&sorted(values), 0.5)
+    }
+
+    /// The median of `values` and their middle half (25th to 75th percentile).
+    fn median_and_spread(values: impl Iterator<Item = f64>) -> (f64, (f64, f64)) {
+        let v = sorted(values);
+        (quantile(&v, 0.5), (quantile(&v, 0.25), quantile(&v, 0.75)))
     }
 
     fn summarize(size: usize, plan: Plan, samples: &[[Sample; CONTENDERS.len()]]) -> SizeResult {
         let rows = (0..CONTENDERS.len())
             .map(|i| {
                 let rate = median(samples.iter().map(|s| s[i].messages_per_sec));
-                let rtt_ratios = || samples.iter().map(move |s| s[i].p50 / s[TUNGSTENITE].p50);
-                let throughput_ratios = || {
+                let (rtt_ratio, rtt_spread) =
+                    median_and_spread(samples.iter().map(|s| s[i].p50 / s[TUNGSTENITE].p50));
+                let (throughput_ratio, throughput_spread) = median_and_spread(
                     samples
                         .iter()
-                        .map(move |s| s[i].messages_per_sec / s[TUNGSTENITE].messages_per_sec)
-                };
+                        .map(|s| s[i].messages_per_sec / s[TUNGSTENITE].messages_per_sec),
+                );
                 Row {
                     p50: median(samples.iter().map(|s| s[i].p50)),
                     p99: median(samples.iter().map(|s| s[i].p99)),
                     idle_p50: median(samples.iter().map(|s| s[i].idle_p50)),
                     messages_per_sec: rate,
                     mb_per_sec: rate * size as f64 / 1e6,
-                    rtt_ratio: median(rtt_ratios()),
-                    throughput_ratio: median(throughput_ratios()),
-                    rtt_spread: middle_half(rtt_ratios()),
-                    throughput_spread: middle_half(throughput_ratios()),
+                    rtt_ratio,
+                    throughput_ratio,
+                    rtt_spread,
+                    throughput_spread,
                 }
             })
             .collect();
@@ -847,26 +849,28 @@ mod native {
                 .iter()
                 .all(|s| s[c].p50 > 0.0 && s[c].messages_per_sec > 0.0)
         };
-        let rtt_speeds = || {
-            samples
-                .iter()
-                .map(|s| s[SESSION_OFF].p50 / s[SESSION_ON].p50)
-        };
-        let throughput_ratios = || {
-            samples
-                .iter()
-                .map(|s| s[SESSION_ON].messages_per_sec / s[SESSION_OFF].messages_per_sec)
-        };
-        let session = (ran(SESSION_OFF) && ran(SESSION_ON)).then(|| SessionPair {
-            rtt_ratio: median(
+        let session = (ran(SESSION_OFF) && ran(SESSION_ON)).then(|| {
+            let (rtt_speed, rtt_speed_spread) = median_and_spread(
                 samples
                     .iter()
-                    .map(|s| s[SESSION_ON].p50 / s[SESSION_OFF].p50),
-            ),
-            rtt_speed: median(rtt_speeds()),
-            throughput_ratio: median(throughput_ratios()),
-            rtt_speed_spread: middle_half(rtt_speeds()),
-            throughput_spread: middle_half(throughput_ratios()),
+                    .map(|s| s[SESSION_OFF].p50 / s[SESSION_ON].p50),
+            );
+            let (throughput_ratio, throughput_spread) = median_and_spread(
+                samples
+                    .iter()
+                    .map(|s| s[SESSION_ON].messages_per_sec / s[SESSION_OFF].messages_per_sec),
+            );
+            SessionPair {
+                rtt_ratio: median(
+                    samples
+                        .iter()
+                        .map(|s| s[SESSION_ON].p50 / s[SESSION_OFF].p50),
+                ),
+                rtt_speed,
+                throughput_ratio,
+                rtt_speed_spread,
+                throughput_spread,
+            }
         });
         SizeResult {
             size,

@@ -13,9 +13,9 @@ It never fails because a target was missed: missed targets are reported, not hid
 from __future__ import annotations
 
 import json
-import re
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path

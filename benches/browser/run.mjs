@@ -202,24 +202,23 @@ function startChromium(url) {
 
 // --- Results ---------------------------------------------------------------------------------------
 
-function median(values) {
+/** The `q` quantile of the finite numbers among `values`, linear between neighbours (0.5: the
+ * median), or null when there are none. */
+function quantile(values, q) {
   const sorted = values.filter((v) => typeof v === "number" && Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-/** The 25th and 75th percentiles (linear between neighbours), or null for no values. */
+const median = (values) => quantile(values, 0.5);
+
+/** The 25th and 75th percentiles, or null for no values. */
 function middleHalf(values) {
-  const sorted = values.filter((v) => typeof v === "number" && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const at = (q) => {
-    const pos = q * (sorted.length - 1);
-    const lo = Math.floor(pos);
-    const hi = Math.ceil(pos);
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-  };
-  return [at(0.25), at(0.75)];
+  const low = quantile(values, 0.25);
+  return low === null ? null : [low, quantile(values, 0.75)];
 }
 
 const round3 = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
