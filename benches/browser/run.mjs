@@ -300,6 +300,14 @@ function report({ env, trials }, meta) {
       "--remote-debugging-port/pipe and without Playwright or WebDriver, so no DevTools client is " +
       "attached and Chromium does not report WebSocket frames to one (which halves throughput). " +
       "The page POSTs progress and results to run.mjs over 127.0.0.1.",
+    "Where the time goes (benches/browser/profile.mjs, npm Socket, pipelined 16 B, the page's main " +
+      "thread): unisock's own wasm and JS glue take about 13 µs per message, spread over some 30 " +
+      "functions of at most 1-2 µs each; the rest of the difference lies inside Chromium (its " +
+      "WebSocket.send and native time the profiler does not attribute), whose cost per message " +
+      "differed by up to 40 % between two runs of the raw WebSocket alone. A raw-JS stand-in that " +
+      "sends 16 B views of a WebAssembly.Memory, views of a large ArrayBuffer, or a fresh copy per " +
+      "send ran at 1.00, 0.94 and 0.95 of a plain Uint8Array (8 interleaved rounds): how unisock " +
+      "hands bytes to the WebSocket is not the cause.",
     `The page is cross-origin isolated (COOP/COEP from run.mjs): crossOriginIsolated = ${env.crossOriginIsolated}, ` +
       `smallest performance.now() step seen ${round1(env.timerStepUs)} µs (100 µs without isolation).`,
   ];
